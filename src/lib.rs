@@ -1,1 +1,6 @@
+//! kubedrill: inject faults into a Kubernetes cluster (or a local lab), watch probes,
+//! measure outages and recovery, judge expectations and write reports. Every fault is
+//! inject + revert, and the revert is journaled before the fault is injected.
 
+pub mod access;
+pub mod scenario;

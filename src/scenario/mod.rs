@@ -1,0 +1,3 @@
+//! The scenario language: strict serde model, variables, validation with locations.
+
+pub mod duration;
