@@ -10,7 +10,7 @@ use super::{FaultError, FaultKind, Prepared};
 use crate::access::run_local;
 use crate::engine::RunContext;
 use crate::probes::validate_argv;
-use crate::revert::RevertAction;
+use crate::revert::{LocalCommand, RevertAction};
 use crate::scenario::duration::HumanDuration;
 use crate::scenario::{Errors, KeyPath};
 
@@ -65,10 +65,10 @@ impl Prepared for PreparedCommand {
     }
 
     fn reverts(&self) -> Vec<RevertAction> {
-        vec![RevertAction::LocalCommand {
+        vec![RevertAction::LocalCommand(LocalCommand {
             argv: self.0.revert.clone(),
             timeout: self.0.timeout,
-        }]
+        })]
     }
 
     fn inject(self: Box<Self>) -> BoxFuture<'static, Result<serde_json::Value, FaultError>> {
