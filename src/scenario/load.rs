@@ -108,8 +108,17 @@ fn scenario_defaults(source: &str) -> Vars {
 }
 
 /// Deserialises one section, recording the error with its key path.
+/// Goes through JSON values because serde_yaml's `Value` only accepts `!tagged` enums,
+/// while scenarios write kinds as one-key maps (`http: {...}`).
 fn section<T: DeserializeOwned>(value: Value, at: &KeyPath, errs: &mut Errors) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
+    let json = match serde_json::to_value(&value) {
+        Ok(j) => j,
+        Err(e) => {
+            errs.add(at, format!("cannot be read: {e} (keys must be strings)"));
+            return None;
+        }
+    };
+    match serde_path_to_error::deserialize::<_, T>(json) {
         Ok(v) => Some(v),
         Err(e) => {
             let inner = e.path().to_string();
@@ -351,4 +360,12 @@ fn step(value: Value, at: &KeyPath, errs: &mut Errors) -> Option<Step> {
         name: raw.name,
         action,
     })
+}
+
+/// 1-based step number from a path like `steps[3]`.
+fn step_number(at: &KeyPath) -> usize {
+    at.as_str()
+        .rsplit_once('[')
+        .and_then(|(_, n)| n.trim_end_matches(']').parse::<usize>().ok())
+        .map_or(0, |n| n + 1)
 }
