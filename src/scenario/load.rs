@@ -347,7 +347,7 @@ fn step(value: Value, at: &KeyPath, errs: &mut Errors) -> Option<Step> {
         StepAction::Wait(d)
     } else if let Some(spec) = raw.fault {
         StepAction::Fault {
-            id: raw.id.unwrap_or_else(|| at.to_string()),
+            id: raw.id.unwrap_or_else(|| format!("fault-{}", step_number(at))),
             spec,
             hold: raw.hold,
         }
