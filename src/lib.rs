@@ -3,4 +3,5 @@
 //! inject + revert, and the revert is journaled before the fault is injected.
 
 pub mod access;
+pub mod lab;
 pub mod scenario;
