@@ -43,6 +43,9 @@ pub enum Command {
     List,
     /// Run the reverts a crashed or killed run left registered in its journal.
     Recover(RecoverArgs),
+    /// The local lab: network namespaces with sshd, etcd, NATS, dnsmasq, a kubelet stand-in.
+    #[command(subcommand)]
+    Lab(super::lab::LabCommand),
 }
 
 /// Variables for scenarios.

@@ -2,6 +2,7 @@
 //! Every command returns an exit code from the one table in [`crate::exit_code`].
 
 mod args;
+mod lab;
 mod list;
 mod load;
 mod plan;
@@ -55,5 +56,6 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::Report(a) => render::render(a),
         Command::List => list::list(),
         Command::Recover(a) => recover::recover(a).await,
+        Command::Lab(c) => lab::lab(c).await,
     }
 }
