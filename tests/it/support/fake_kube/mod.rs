@@ -18,7 +18,8 @@
 //! validation beyond names, field ownership for apply, garbage collection, scale-down,
 //! rolling updates, and the per-resource field-selector allow-list (any field path works).
 
-#![allow(dead_code)]
+// Not every test binary module uses every helper or re-export.
+#![allow(dead_code, unused_imports)]
 
 mod api;
 mod controllers;
