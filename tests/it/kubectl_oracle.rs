@@ -11,9 +11,9 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::support::fake_kube::{
-    ControllerTiming, FakeKube, NodeSeed, Outage, PdbSeed, PodSeed, WorkloadSeed,
+    ControllerTiming, FakeKube, LeaseSeed, NodeSeed, Outage, PdbSeed, PodSeed, WorkloadSeed,
 };
-use crate::support::poll_until;
+use crate::support::{poll_until, scenarios};
 
 /// A kubectl pointed at one fake, with its own kubeconfig and discovery cache.
 struct Kubectl {
@@ -246,38 +246,6 @@ fn kubectl_label_annotate_and_patch_use_each_patch_type() {
     }
 }
 
-/// The drain scenario: node-a holds a DaemonSet pod, a mirror pod, a StatefulSet pod with an
-/// emptyDir, an unmanaged pod and a Deployment pod whose budget is exhausted until the web
-/// pod on node-c turns Ready ~2 s in.
-fn seed_drain_scenario(fake: &FakeKube) {
-    fake.set_timing(ControllerTiming {
-        recreate_delay: Duration::from_millis(200),
-        ready_delay: Duration::from_millis(300),
-        ..ControllerTiming::default()
-    });
-    for name in ["node-a", "node-b", "node-c"] {
-        fake.add_node(NodeSeed::worker(name));
-    }
-    let logs = WorkloadSeed::daemonset("kube-system", "logs");
-    fake.add_workload_with_pods(&logs, &["node-a", "node-b", "node-c"]);
-    fake.add_pod(PodSeed::new("kube-system", "etcd-node-a", "node-a").mirror());
-    let cache = WorkloadSeed::statefulset("default", "cache", 1);
-    fake.add_workload(&cache);
-    fake.add_pod(cache.pod("cache-0", "node-a").empty_dir());
-    fake.add_pod(PodSeed::new("default", "lonely", "node-a"));
-    let web = WorkloadSeed::deployment("default", "web", 3);
-    fake.add_workload(&web);
-    fake.add_pod(web.pod("web-on-a", "node-a"));
-    fake.add_pod(web.pod("web-on-b", "node-b"));
-    fake.add_pod(
-        web.pod("web-on-c", "node-c")
-            .ready_after(Duration::from_secs(2)),
-    );
-    fake.add_pdb(
-        PdbSeed::min_available("default", "web", IntOrString::Int(2)).selector("app", "web"),
-    );
-}
-
 fn ready_replicas(fake: &FakeKube, name: &str) -> i32 {
     let deployment: Deployment = fake.get("default", name).expect("deployment");
     deployment
@@ -289,7 +257,7 @@ fn ready_replicas(fake: &FakeKube, name: &str) -> i32 {
 #[test]
 fn kubectl_drain_evicts_through_the_budget_and_controllers_replace_pods() {
     let fake = FakeKube::start_sync();
-    seed_drain_scenario(&fake);
+    scenarios::seed_drain_scenario(&fake);
     let cache_uid = fake.pod("default", "cache-0").and_then(|p| p.metadata.uid);
     let kubectl = Kubectl::new(&fake);
 
@@ -444,4 +412,123 @@ fn kubectl_waits_out_the_configured_latency() {
     fake.set_latency(Duration::from_millis(400));
     let run = kubectl.ok(&["get", "nodes"]);
     assert!(run.elapsed >= Duration::from_millis(400), "{run:?}");
+}
+
+#[test]
+fn kubectl_reads_workload_statuses_budgets_and_leases() {
+    let fake = fake_with_nodes(&["node-a", "node-b"]);
+    fake.add_workload_with_pods(
+        &WorkloadSeed::deployment("default", "web", 2),
+        &["node-a", "node-b"],
+    );
+    fake.add_pdb(
+        PdbSeed::max_unavailable("default", "web", IntOrString::Int(1)).selector("app", "web"),
+    );
+    fake.add_lease(LeaseSeed::new("kube-system", "kube-scheduler", "cp-1_abc"));
+    let kubectl = Kubectl::new(&fake);
+    let jsonpath = |args: &[&str], path: &str| {
+        let mut full = args.to_vec();
+        let output = format!("jsonpath={path}");
+        full.extend(["-o", output.as_str()]);
+        kubectl.ok(&full).stdout
+    };
+    let deployment = ["get", "deployment", "web", "-n", "default"];
+    assert_eq!(jsonpath(&deployment, "{.status.readyReplicas}"), "2");
+    let pdb = ["get", "pdb", "web", "-n", "default"];
+    assert_eq!(
+        jsonpath(&pdb, "{.status.disruptionsAllowed}/{.status.expectedPods}"),
+        "1/2"
+    );
+    let lease = ["get", "lease", "kube-scheduler", "-n", "kube-system"];
+    assert_eq!(jsonpath(&lease, "{.spec.holderIdentity}"), "cp-1_abc");
+
+    fake.set_pod_ready(
+        "default",
+        fake.pods()[0].metadata.name.as_deref().expect("name"),
+        false,
+    );
+    assert_eq!(jsonpath(&deployment, "{.status.readyReplicas}"), "1");
+    assert_eq!(jsonpath(&pdb, "{.status.disruptionsAllowed}"), "0");
+    fake.set_lease_holder("kube-system", "kube-scheduler", "cp-2_def");
+    assert_eq!(
+        jsonpath(&lease, "{.spec.holderIdentity}/{.spec.leaseTransitions}"),
+        "cp-2_def/1"
+    );
+}
+
+#[test]
+fn kubectl_reports_the_fakes_status_errors() {
+    let fake = fake_with_nodes(&["node-a"]);
+    let kubectl = Kubectl::new(&fake);
+    let missing = kubectl.run(&["get", "pod", "ghost", "-n", "default"]);
+    assert!(!missing.success);
+    assert!(
+        missing
+            .stderr
+            .contains(r#"Error from server (NotFound): pods "ghost" not found"#),
+        "{missing:?}"
+    );
+    let unknown = kubectl.run(&["get", "--raw", "/apis/nope/v1/things"]);
+    assert!(!unknown.success);
+    assert!(
+        unknown
+            .stderr
+            .contains("the server could not find the requested resource"),
+        "{unknown:?}"
+    );
+    let deployment = kubectl.run(&["get", "deployment", "ghost", "-n", "default"]);
+    assert!(
+        deployment
+            .stderr
+            .contains(r#"deployments.apps "ghost" not found"#),
+        "{deployment:?}"
+    );
+}
+
+/// With a deletion cap, a pod deleted with a grace period lingers terminating, then goes;
+/// kubectl's grace periods reach the fake through DeleteOptions and Eviction bodies.
+#[test]
+fn kubectl_delete_and_drain_carry_grace_periods() {
+    let fake = fake_with_nodes(&["node-a", "node-b"]);
+    fake.set_timing(ControllerTiming {
+        deletion_grace_cap: Duration::from_secs(1),
+        ..ControllerTiming::default()
+    });
+    fake.add_workload_with_pods(
+        &WorkloadSeed::statefulset("default", "db", 2),
+        &["node-a", "node-b"],
+    );
+    let kubectl = Kubectl::new(&fake);
+
+    kubectl.ok(&[
+        "delete",
+        "pod",
+        "db-1",
+        "-n",
+        "default",
+        "--grace-period=5",
+        "--wait=false",
+    ]);
+    let deletion = fake.deletions().pop().expect("a deletion");
+    assert_eq!(
+        (deletion.pod.as_str(), deletion.grace_period_seconds()),
+        ("db-1", Some(5))
+    );
+    let lingering = fake.pod("default", "db-1").expect("still terminating");
+    assert!(lingering.metadata.deletion_timestamp.is_some());
+    let replaced = poll_until(Duration::from_secs(5), || {
+        let uid = fake.pod("default", "db-1").and_then(|p| p.metadata.uid);
+        uid.is_some() && uid != lingering.metadata.uid
+    });
+    assert!(
+        replaced,
+        "db-1 went away and its StatefulSet made a new one"
+    );
+
+    kubectl.ok(&["drain", "node-a", "--grace-period=3", "--timeout=30s"]);
+    let eviction = fake.evictions().pop().expect("an eviction");
+    assert_eq!(
+        (eviction.pod.as_str(), eviction.grace_period_seconds),
+        ("db-0", Some(3))
+    );
 }
