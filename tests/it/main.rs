@@ -2,9 +2,12 @@
 
 mod common;
 mod engine_e2e;
+mod kube_rs_client;
+mod kubectl_oracle;
 mod lab_fixture;
 mod lab_lifecycle;
 mod local_access;
 mod signals;
 mod ssh_access;
+mod support;
 mod validation_corpus;
