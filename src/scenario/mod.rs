@@ -1,3 +1,16 @@
-//! The scenario language: strict serde model, variables, validation with locations.
+//! The scenario language: strict serde model, `${variables}`, and validation that
+//! collects every error with file, line, column and key path.
 
 pub mod duration;
+mod errors;
+pub mod expectation;
+mod load;
+pub mod model;
+mod positions;
+mod validate;
+pub mod vars;
+
+pub use errors::{Errors, KeyPath, ScenarioError};
+pub use load::{load_file, load_str};
+pub use model::{ProbeDecl, ReportFormat, Scenario, Step, StepAction, Target, WaitUntil};
+pub use positions::Location;

@@ -1,0 +1,124 @@
+//! The run journal: JSON lines appended and flushed as the run goes. A revert is written
+//! here before its fault is injected, so `kubedrill recover` can undo a crashed run.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::access::NodeSpec;
+use crate::revert::RevertAction;
+
+/// File name of the journal inside the run directory.
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+
+/// One journal line.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "entry", rename_all = "kebab-case")]
+pub enum JournalEntry {
+    /// Written first: enough to rebuild the context for `recover`.
+    Started {
+        scenario: String,
+        file: String,
+        nodes: Vec<NodeSpec>,
+        kubeconfig: Option<PathBuf>,
+        context: Option<String>,
+        pid: u32,
+    },
+    /// A revert registered before its fault is injected.
+    Registered {
+        seq: u64,
+        fault_id: String,
+        description: String,
+        action: RevertAction,
+    },
+    /// The fault is about to be injected.
+    Injecting { fault_id: String },
+    /// The fault was injected (or failed to be).
+    Injected {
+        fault_id: String,
+        ok: bool,
+        error: Option<String>,
+    },
+    /// A registered revert ran.
+    Reverted {
+        seq: u64,
+        ok: bool,
+        error: Option<String>,
+    },
+    /// The run finished with this verdict.
+    Finished { verdict: String, exit_code: i32 },
+}
+
+/// Appends entries, flushing each to disk.
+pub struct Journal {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl Journal {
+    /// Creates (or appends to) the journal in `run_dir`.
+    pub fn open(run_dir: &Path) -> std::io::Result<Self> {
+        let path = run_dir.join(JOURNAL_FILE);
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        Ok(Self {
+            path,
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Where the journal is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one entry and syncs it to disk.
+    pub fn append(&self, entry: &JournalEntry) -> std::io::Result<()> {
+        let mut line = serde_json::to_string(entry).map_err(std::io::Error::other)?;
+        line.push('\n');
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        f.write_all(line.as_bytes())?;
+        f.sync_data()
+    }
+}
+
+/// Reads every entry of a journal file.
+pub fn read_journal(path: &Path) -> Result<Vec<JournalEntry>, String> {
+    let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    BufReader::new(f)
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.as_ref().map(|l| !l.trim().is_empty()).unwrap_or(true))
+        .map(|(i, l)| {
+            let l = l.map_err(|e| format!("{}: {e}", path.display()))?;
+            serde_json::from_str(&l).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+/// Reverts registered but not successfully run, newest first.
+pub fn pending_reverts(entries: &[JournalEntry]) -> Vec<(u64, String, RevertAction)> {
+    let done: std::collections::BTreeSet<u64> = entries
+        .iter()
+        .filter_map(|e| match e {
+            JournalEntry::Reverted { seq, ok: true, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    let mut pending: Vec<_> = entries
+        .iter()
+        .filter_map(|e| match e {
+            JournalEntry::Registered {
+                seq,
+                fault_id,
+                action,
+                ..
+            } if !done.contains(seq) => Some((*seq, fault_id.clone(), action.clone())),
+            _ => None,
+        })
+        .collect();
+    pending.sort_by(|a, b| b.0.cmp(&a.0));
+    pending
+}

@@ -1,0 +1,25 @@
+//! The run engine: probes sample on their own schedules while the steps run; every fault's
+//! revert is journaled before injection and run on success, failure, abort and signals.
+
+mod clock;
+mod conditions;
+mod context;
+mod events;
+pub mod journal;
+mod runner;
+mod sampling;
+mod setup;
+mod signals;
+mod state;
+mod steps;
+mod verdict_of;
+
+pub use clock::RunClock;
+pub use context::RunContext;
+pub use events::{EngineEvent, EventSink};
+pub use runner::{run, RunOptions, RunOutcome};
+pub use setup::{
+    build_context, cluster_settings, load_inventory, scenario_nodes, ClusterOverrides,
+};
+pub use steps::describe_step;
+pub use verdict_of::planned_steps;

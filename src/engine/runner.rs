@@ -1,0 +1,257 @@
+//! One run from start to report: probes start, steps run under a `select!` with abort
+//! conditions and signals, everything left is reverted, recovery is observed, numbers are
+//! measured and judged.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+
+use super::clock::RunClock;
+use super::conditions::{all_stable, current_outage_start};
+use super::events::{EngineEvent, EventSink};
+use super::journal::{Journal, JournalEntry};
+use super::sampling::{spawn_probe, ProbeLog, ProbeSchedule};
+use super::setup::{build_context, create_run_dir, ClusterOverrides};
+use super::signals::Signals;
+use super::state::RunState;
+use super::steps::{run_steps, StepsEnd};
+use super::verdict_of::{decide, Ending};
+use crate::exit_code::ExitCode;
+use crate::report::{RevertRecord, RunReport};
+use crate::scenario::expectation::AbortCondition;
+use crate::scenario::Scenario;
+
+/// How to run.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Reports go to `<report_root>/<scenario>-<timestamp>/`.
+    pub report_root: PathBuf,
+    pub cluster: ClusterOverrides,
+    pub events: EventSink,
+    /// React to SIGINT/SIGTERM (off inside tests that run the engine in-process).
+    pub handle_signals: bool,
+}
+
+/// What a run left behind.
+pub struct RunOutcome {
+    pub report: RunReport,
+    pub run_dir: PathBuf,
+    /// Reverts that failed or never ran (a second signal cut the rollback short).
+    pub left_undone: Vec<RevertRecord>,
+}
+
+/// Runs `scenario`. `Err` only when the run could not start (run directory, signals).
+pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, String> {
+    let run_dir = create_run_dir(&opts.report_root, &scenario.metadata.name).map_err(|e| {
+        format!(
+            "cannot create a run directory under {}: {e}",
+            opts.report_root.display()
+        )
+    })?;
+    let journal = Journal::open(&run_dir).map_err(|e| format!("cannot write the journal: {e}"))?;
+    let mut signals = Signals::new(opts.handle_signals).map_err(|e| e.to_string())?;
+    let clock = RunClock::start();
+    let started_at = Utc::now();
+    let ctx = build_context(scenario, &opts.cluster, &run_dir);
+    let (ctx, setup_error) = match ctx {
+        Ok(c) => (Arc::new(c), None),
+        Err(e) => (
+            Arc::new(build_context_without_nodes(scenario, opts, &run_dir)),
+            Some(e),
+        ),
+    };
+    let _ = journal.append(&JournalEntry::Started {
+        scenario: scenario.metadata.name.clone(),
+        file: scenario.file.display().to_string(),
+        nodes: ctx.nodes.all().map(|n| n.spec().clone()).collect(),
+        kubeconfig: ctx.cluster.settings.kubeconfig.clone(),
+        context: ctx.cluster.settings.context.clone(),
+        pid: std::process::id(),
+    });
+    let state = RunState::new(clock, ctx.clone(), journal, opts.events.clone());
+    state.note(
+        "run-started",
+        None,
+        format!("scenario {}", scenario.metadata.name),
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let tick = Arc::new(watch::channel(0u64).0);
+    let mut tasks = Vec::new();
+    let mut build_error = setup_error;
+    for p in &scenario.probes {
+        match p.spec.build(&ctx, p.timeout.get()) {
+            Ok(sampler) => tasks.push(spawn_probe(
+                ProbeSchedule {
+                    name: p.name.clone(),
+                    interval: p.interval.get(),
+                    timeout: p.timeout.get(),
+                    sampler,
+                },
+                clock,
+                stop_rx.clone(),
+                tick.clone(),
+                opts.events.clone(),
+            )),
+            Err(e) => {
+                build_error.get_or_insert(format!("probe {}: {e}", p.name));
+            }
+        }
+    }
+    let logs: BTreeMap<String, Arc<ProbeLog>> = tasks
+        .iter()
+        .map(|t| (t.name.clone(), t.log.clone()))
+        .collect();
+
+    let ending = match build_error {
+        Some(e) => Ending::SetupFailed(e),
+        None => {
+            tokio::select! {
+                end = run_steps(&state, &scenario.steps, &logs, tick.subscribe()) => Ending::Steps(end),
+                reason = watch_aborts(&scenario.abort_if, &logs, &state, tick.subscribe()) => Ending::Aborted(reason),
+                sig = signals.next() => Ending::Signal(sig),
+            }
+        }
+    };
+    match &ending {
+        Ending::Signal(sig) => state.note("abort", None, format!("{sig}: reverting everything")),
+        Ending::Aborted(why) => state.note("abort", None, format!("{why}: reverting everything")),
+        _ => {}
+    }
+
+    let rollback_ok = tokio::select! {
+        ok = state.revert_all() => Some(ok),
+        sig = signals.next() => {
+            state.note("signal", None, format!("second signal ({sig}): exiting without finishing the rollback"));
+            None
+        }
+    };
+    let left_undone = match rollback_ok {
+        None => state.mark_not_run(),
+        Some(_) => Vec::new(),
+    };
+    if rollback_ok == Some(true) && matches!(ending, Ending::Steps(_)) {
+        observe_recovery(scenario, &logs, &state, tick.subscribe(), &mut signals).await;
+    }
+
+    let _ = stop_tx.send(true);
+    let mut finished_logs = Vec::new();
+    for t in tasks {
+        finished_logs.push(t.join().await);
+    }
+    let report = decide(
+        scenario,
+        &state,
+        finished_logs,
+        started_at,
+        ending,
+        rollback_ok,
+    );
+    let _ = state.journal.append(&JournalEntry::Finished {
+        verdict: format!("{:?}", report.verdict).to_lowercase(),
+        exit_code: report.exit_code,
+    });
+    opts.events.send(EngineEvent::Finished);
+    ctx.nodes.close_all().await;
+    let mut left_undone = left_undone;
+    left_undone.extend(
+        report
+            .reverts
+            .iter()
+            .filter(|r| r.outcome == "failed")
+            .cloned(),
+    );
+    debug_assert!(report.exit_code != ExitCode::Pass.code() || left_undone.is_empty());
+    Ok(RunOutcome {
+        report,
+        run_dir,
+        left_undone,
+    })
+}
+
+fn build_context_without_nodes(
+    s: &Scenario,
+    opts: &RunOptions,
+    run_dir: &std::path::Path,
+) -> super::RunContext {
+    super::RunContext {
+        nodes: crate::access::NodePool::new(Vec::new()),
+        cluster: crate::cluster::Cluster::new(super::setup::cluster_settings(s, &opts.cluster)),
+        run_dir: run_dir.to_path_buf(),
+        revert_timeout: s.settings.revert_timeout.get(),
+    }
+}
+
+/// Resolves with a reason as soon as an abort condition holds.
+async fn watch_aborts(
+    conditions: &[AbortCondition],
+    logs: &BTreeMap<String, Arc<ProbeLog>>,
+    state: &RunState,
+    mut tick: watch::Receiver<u64>,
+) -> String {
+    if conditions.is_empty() {
+        return std::future::pending().await;
+    }
+    loop {
+        let now = state.clock.now_ms();
+        for c in conditions {
+            let Some(log) = logs.get(&c.probe) else {
+                continue;
+            };
+            let start = current_outage_start(&log.snapshot());
+            if let Some(start) = start {
+                let outage = now - start;
+                if c.outage.op.holds(outage, c.outage.value) {
+                    return format!(
+                        "abort-if: probe {} has been down for {} ({})",
+                        c.probe,
+                        crate::measure::format_ms(outage),
+                        c.outage
+                    );
+                }
+            }
+        }
+        tokio::select! {
+            r = tick.changed() => if r.is_err() { return std::future::pending().await },
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+}
+
+/// After the final rollback, keeps probing until every probe is stable again (or the
+/// recovery timeout passes) so recovery is measured even when the steps ended at the heal.
+async fn observe_recovery(
+    scenario: &Scenario,
+    logs: &BTreeMap<String, Arc<ProbeLog>>,
+    state: &RunState,
+    mut tick: watch::Receiver<u64>,
+    signals: &mut Signals,
+) {
+    let (_, faults, _) = state.finish();
+    if faults.is_empty() || logs.is_empty() {
+        return;
+    }
+    let all: Vec<Arc<ProbeLog>> = logs.values().cloned().collect();
+    let stable = scenario.settings.stable_window.get();
+    let wait = async {
+        while !all_stable(&all, stable) {
+            if tick.changed().await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::time::timeout(scenario.settings.recovery_timeout.get(), wait) => {}
+        _ = signals.next() => {}
+    }
+}
+
+impl From<StepsEnd> for Ending {
+    fn from(e: StepsEnd) -> Self {
+        Ending::Steps(e)
+    }
+}

@@ -1,0 +1,221 @@
+//! Mutable state of one run: timeline, fault records, the rollback stack and the revert
+//! records. Shared by the step runner, the abort watcher and the final rollback.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+
+use super::clock::RunClock;
+use super::context::RunContext;
+use super::events::{EngineEvent, EventSink};
+use super::journal::{Journal, JournalEntry};
+use crate::report::{FaultRecord, RevertRecord, TimelineEvent};
+use crate::revert::RevertAction;
+
+/// A revert waiting on the rollback stack.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub seq: u64,
+    pub fault_id: String,
+    pub action: RevertAction,
+}
+
+/// Shared run state.
+pub struct RunState {
+    pub clock: RunClock,
+    pub ctx: Arc<RunContext>,
+    pub journal: Journal,
+    pub events: EventSink,
+    timeline: Mutex<Vec<TimelineEvent>>,
+    faults: Mutex<Vec<FaultRecord>>,
+    stack: Mutex<Vec<Registered>>,
+    reverts: Mutex<Vec<RevertRecord>>,
+    next_seq: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl RunState {
+    /// Fresh state for a run.
+    pub fn new(clock: RunClock, ctx: Arc<RunContext>, journal: Journal, events: EventSink) -> Self {
+        Self {
+            clock,
+            ctx,
+            journal,
+            events,
+            timeline: Mutex::default(),
+            faults: Mutex::default(),
+            stack: Mutex::default(),
+            reverts: Mutex::default(),
+            next_seq: AtomicU64::new(1),
+        }
+    }
+
+    /// Adds a timeline entry and publishes it.
+    pub fn note(&self, kind: &str, step: Option<usize>, message: impl Into<String>) {
+        let event = TimelineEvent {
+            at: Utc::now(),
+            offset_ms: self.clock.now_ms(),
+            kind: kind.to_string(),
+            step,
+            message: message.into(),
+        };
+        tracing::info!(kind, step, message = %event.message, "timeline");
+        self.events.send(EngineEvent::Timeline(event.clone()));
+        lock(&self.timeline).push(event);
+    }
+
+    /// Journals the reverts, then puts them on the stack. Fails if the journal cannot be
+    /// written: a fault whose revert is not on disk must not be injected.
+    pub fn register(&self, fault_id: &str, actions: Vec<RevertAction>) -> std::io::Result<()> {
+        for action in actions {
+            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+            self.journal.append(&JournalEntry::Registered {
+                seq,
+                fault_id: fault_id.to_string(),
+                description: action.describe(),
+                action: action.clone(),
+            })?;
+            lock(&self.stack).push(Registered {
+                seq,
+                fault_id: fault_id.to_string(),
+                action,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records a fault as injected (or attempted).
+    pub fn record_fault(&self, record: FaultRecord) {
+        lock(&self.faults).push(record);
+    }
+
+    /// Adds details to a fault record.
+    pub fn update_fault(&self, id: &str, f: impl FnOnce(&mut FaultRecord)) {
+        if let Some(r) = lock(&self.faults).iter_mut().rev().find(|r| r.id == id) {
+            f(r);
+        }
+    }
+
+    /// Reverts of `fault_id` still on the stack, removed from it, newest first.
+    fn take_fault(&self, fault_id: &str) -> Vec<Registered> {
+        let mut stack = lock(&self.stack);
+        let (mine, rest): (Vec<_>, Vec<_>) = stack.drain(..).partition(|r| r.fault_id == fault_id);
+        *stack = rest;
+        mine.into_iter().rev().collect()
+    }
+
+    /// Pops the newest revert.
+    fn pop(&self) -> Option<Registered> {
+        lock(&self.stack).pop()
+    }
+
+    /// Reverts still on the stack (newest first).
+    pub fn pending(&self) -> Vec<Registered> {
+        lock(&self.stack).iter().rev().cloned().collect()
+    }
+
+    /// Heals one fault now. Returns false if any of its reverts failed.
+    pub async fn revert_fault(&self, fault_id: &str, step: Option<usize>) -> bool {
+        let mut all_ok = true;
+        for r in self.take_fault(fault_id) {
+            all_ok &= self.run_revert(r, step).await;
+        }
+        self.update_fault(fault_id, |f| f.reverted_at_ms = Some(self.clock.now_ms()));
+        all_ok
+    }
+
+    /// Runs every remaining revert, newest first. Returns false if any failed.
+    pub async fn revert_all(&self) -> bool {
+        let mut all_ok = true;
+        while let Some(r) = self.pop() {
+            let id = r.fault_id.clone();
+            all_ok &= self.run_revert(r, None).await;
+            if !lock(&self.stack).iter().any(|x| x.fault_id == id) {
+                self.update_fault(&id, |f| {
+                    f.reverted_at_ms.get_or_insert(self.clock.now_ms());
+                });
+            }
+        }
+        all_ok
+    }
+
+    async fn run_revert(&self, r: Registered, step: Option<usize>) -> bool {
+        let timeout = self.ctx.revert_timeout;
+        let result = match tokio::time::timeout(timeout, r.action.run(&self.ctx)).await {
+            Ok(res) => res,
+            Err(_) => Err(format!(
+                "did not finish within {}",
+                humantime::format_duration(timeout)
+            )),
+        };
+        let ok = result.is_ok();
+        let error = result.err();
+        let _ = self.journal.append(&JournalEntry::Reverted {
+            seq: r.seq,
+            ok,
+            error: error.clone(),
+        });
+        let description = r.action.describe();
+        if ok {
+            self.note(
+                "fault-reverted",
+                step,
+                format!("{}: {description}", r.fault_id),
+            );
+        } else {
+            self.note(
+                "revert-failed",
+                step,
+                format!(
+                    "{}: {description}: {}",
+                    r.fault_id,
+                    error.clone().unwrap_or_default()
+                ),
+            );
+        }
+        lock(&self.reverts).push(RevertRecord {
+            fault_id: r.fault_id.clone(),
+            description,
+            outcome: if ok { "reverted" } else { "failed" }.into(),
+            manual: if ok {
+                Vec::new()
+            } else {
+                r.action.manual(&self.ctx)
+            },
+            error,
+            at_ms: Some(self.clock.now_ms()),
+        });
+        ok
+    }
+
+    /// Marks what is still on the stack as not run (after a forced exit).
+    pub fn mark_not_run(&self) -> Vec<RevertRecord> {
+        let pending = self.pending();
+        let records: Vec<RevertRecord> = pending
+            .into_iter()
+            .map(|r| RevertRecord {
+                fault_id: r.fault_id,
+                description: r.action.describe(),
+                outcome: "not-run".into(),
+                error: None,
+                manual: r.action.manual(&self.ctx),
+                at_ms: None,
+            })
+            .collect();
+        lock(&self.reverts).extend(records.clone());
+        records
+    }
+
+    /// Timeline, fault records and revert records, for the report.
+    pub fn finish(&self) -> (Vec<TimelineEvent>, Vec<FaultRecord>, Vec<RevertRecord>) {
+        (
+            lock(&self.timeline).clone(),
+            lock(&self.faults).clone(),
+            lock(&self.reverts).clone(),
+        )
+    }
+}

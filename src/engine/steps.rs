@@ -1,0 +1,194 @@
+//! Running the timeline: one step after another. Faults register their reverts (journal
+//! first) before injection; `for` and `heal` revert them early.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::conditions::all_stable;
+use super::events::EngineEvent;
+use super::journal::JournalEntry;
+use super::sampling::ProbeLog;
+use super::state::RunState;
+use crate::faults::FaultSpec;
+use crate::report::FaultRecord;
+use crate::scenario::{Step, StepAction, WaitUntil};
+
+/// How the timeline ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepsEnd {
+    /// Every step ran.
+    Completed,
+    /// A step did not reach its goal (wait-until timed out).
+    StepFailed(String),
+    /// A fault could not be prepared or injected, or a revert during the steps failed.
+    InjectFailed(String),
+}
+
+/// Describes a step for the plan, progress and timeline.
+pub fn describe_step(step: &Step) -> String {
+    let body = match &step.action {
+        StepAction::Wait(d) => format!("wait {d}"),
+        StepAction::Fault { id, spec, hold } => match hold {
+            Some(h) => format!("fault {id}: {} for {h}", spec.describe()),
+            None => format!("fault {id}: {}", spec.describe()),
+        },
+        StepAction::Heal(id) => format!("heal {id}"),
+        StepAction::WaitUntil(w) => {
+            let which = if w.healthy.is_empty() {
+                "all probes".to_string()
+            } else {
+                w.healthy.join(", ")
+            };
+            format!(
+                "wait until {which} healthy for {} (timeout {})",
+                w.stable_for, w.timeout
+            )
+        }
+    };
+    match &step.name {
+        Some(n) => format!("{n}: {body}"),
+        None => body,
+    }
+}
+
+/// Runs every step in order.
+pub async fn run_steps(
+    state: &RunState,
+    steps: &[Step],
+    logs: &BTreeMap<String, Arc<ProbeLog>>,
+    tick: watch::Receiver<u64>,
+) -> StepsEnd {
+    for (i, step) in steps.iter().enumerate() {
+        let description = describe_step(step);
+        state.events.send(EngineEvent::StepStarted {
+            index: i,
+            total: steps.len(),
+            description: description.clone(),
+        });
+        state.note("step-started", Some(i), description.clone());
+        let end = match &step.action {
+            StepAction::Wait(d) => {
+                tokio::time::sleep(d.get()).await;
+                None
+            }
+            StepAction::Fault { id, spec, hold } => {
+                run_fault(state, i, id, spec, hold.map(|h| h.get())).await
+            }
+            StepAction::Heal(id) => (!state.revert_fault(id, Some(i)).await)
+                .then(|| StepsEnd::InjectFailed(format!("revert of {id} failed"))),
+            StepAction::WaitUntil(w) => wait_until(w, logs, tick.clone())
+                .await
+                .err()
+                .map(StepsEnd::StepFailed),
+        };
+        if let Some(end) = end {
+            let msg = match &end {
+                StepsEnd::StepFailed(m) | StepsEnd::InjectFailed(m) => m.clone(),
+                StepsEnd::Completed => String::new(),
+            };
+            state.note("step-failed", Some(i), msg);
+            return end;
+        }
+        state.note("step-finished", Some(i), description);
+    }
+    StepsEnd::Completed
+}
+
+async fn run_fault(
+    state: &RunState,
+    step: usize,
+    id: &str,
+    spec: &FaultSpec,
+    hold: Option<std::time::Duration>,
+) -> Option<StepsEnd> {
+    let prepared = match spec.prepare(state.ctx.clone()).await {
+        Ok(p) => p,
+        Err(e) => {
+            return Some(StepsEnd::InjectFailed(format!(
+                "fault {id}: cannot prepare: {e}"
+            )))
+        }
+    };
+    let description = prepared.describe();
+    if let Err(e) = state.register(id, prepared.reverts()) {
+        return Some(StepsEnd::InjectFailed(format!(
+            "fault {id}: journal not writable, not injecting: {e}"
+        )));
+    }
+    let _ = state.journal.append(&JournalEntry::Injecting {
+        fault_id: id.to_string(),
+    });
+    let started = state.clock.now_ms();
+    state.record_fault(FaultRecord {
+        id: id.to_string(),
+        kind: spec.kind().to_string(),
+        description: description.clone(),
+        step,
+        injected_at_ms: Some(started),
+        reverted_at_ms: None,
+        details: serde_json::Value::Null,
+    });
+    let result = prepared.inject().await;
+    let error = result.as_ref().err().map(|e| e.to_string());
+    let _ = state.journal.append(&JournalEntry::Injected {
+        fault_id: id.to_string(),
+        ok: error.is_none(),
+        error: error.clone(),
+    });
+    match result {
+        Ok(details) => {
+            state.update_fault(id, |f| f.details = details);
+            state.note("fault-injected", Some(step), format!("{id}: {description}"));
+        }
+        Err(e) => {
+            return Some(StepsEnd::InjectFailed(format!(
+                "fault {id}: injection failed: {e}"
+            )))
+        }
+    }
+    let hold = hold?;
+    tokio::time::sleep(hold).await;
+    (!state.revert_fault(id, Some(step)).await)
+        .then(|| StepsEnd::InjectFailed(format!("revert of {id} failed")))
+}
+
+/// Waits until the chosen probes are healthy for the stable window, or fails at timeout.
+async fn wait_until(
+    w: &WaitUntil,
+    logs: &BTreeMap<String, Arc<ProbeLog>>,
+    mut tick: watch::Receiver<u64>,
+) -> Result<(), String> {
+    let chosen: Vec<Arc<ProbeLog>> = if w.healthy.is_empty() {
+        logs.values().cloned().collect()
+    } else {
+        w.healthy
+            .iter()
+            .filter_map(|n| logs.get(n).cloned())
+            .collect()
+    };
+    let wait = async {
+        loop {
+            if all_stable(&chosen, w.stable_for.get()) {
+                return;
+            }
+            if tick.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    };
+    tokio::time::timeout(w.timeout.get(), wait)
+        .await
+        .map_err(|_| {
+            let which = if w.healthy.is_empty() {
+                "all probes".to_string()
+            } else {
+                w.healthy.join(", ")
+            };
+            format!(
+                "{which} not healthy for {} within {}",
+                w.stable_for, w.timeout
+            )
+        })
+}

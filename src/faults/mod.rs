@@ -1,0 +1,98 @@
+//! Faults: each kind is one file with a spec (strict serde), a pure `validate`, and a
+//! `prepare` that resolves targets read-only and returns the reverts to journal BEFORE
+//! `inject` runs. Adding a fault = a new file plus one line in `fault_kinds!` below.
+
+mod command;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::RunContext;
+use crate::revert::RevertAction;
+use crate::scenario::{Errors, KeyPath};
+
+/// Why a fault could not be prepared or injected.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct FaultError(pub String);
+
+impl FaultError {
+    /// An error from anything displayable.
+    pub fn new(msg: impl std::fmt::Display) -> Self {
+        Self(msg.to_string())
+    }
+}
+
+/// A fault whose targets are resolved; nothing has changed yet.
+pub trait Prepared: Send {
+    /// What will be done, concretely (resolved nodes, pods, leaders).
+    fn describe(&self) -> String;
+    /// The reverts, journaled and pushed on the rollback stack before `inject`.
+    fn reverts(&self) -> Vec<RevertAction>;
+    /// Injects the fault; returns details for the report.
+    fn inject(self: Box<Self>) -> BoxFuture<'static, Result<serde_json::Value, FaultError>>;
+}
+
+/// Behaviour every fault kind provides.
+pub trait FaultKind {
+    /// Kind name as written in YAML.
+    const KIND: &'static str;
+    /// One line for `kubedrill list`.
+    const SUMMARY: &'static str;
+    /// A YAML example of a whole `fault` step (validated by a test).
+    const EXAMPLE: &'static str;
+    /// Checks the spec without touching the network or the filesystem.
+    fn validate(&self, at: &KeyPath, errs: &mut Errors);
+    /// What the fault does, before targets are resolved.
+    fn describe(&self) -> String;
+    /// How it is undone, before targets are resolved.
+    fn undo(&self) -> String;
+    /// Resolves targets with read-only calls; must not change anything.
+    fn prepare(
+        &self,
+        ctx: Arc<RunContext>,
+    ) -> BoxFuture<'static, Result<Box<dyn Prepared>, FaultError>>;
+}
+
+macro_rules! fault_kinds {
+    ($($variant:ident => $ty:ty),* $(,)?) => {
+        /// Every fault kind, externally tagged in YAML (`command: {...}`).
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum FaultSpec { $($variant($ty)),* }
+
+        impl FaultSpec {
+            /// Kind name as written in YAML.
+            pub fn kind(&self) -> &'static str {
+                match self { $(FaultSpec::$variant(_) => <$ty as FaultKind>::KIND),* }
+            }
+            /// See [`FaultKind::validate`].
+            pub fn validate(&self, at: &KeyPath, errs: &mut Errors) {
+                match self { $(FaultSpec::$variant(f) => f.validate(at, errs)),* }
+            }
+            /// See [`FaultKind::describe`].
+            pub fn describe(&self) -> String {
+                match self { $(FaultSpec::$variant(f) => f.describe()),* }
+            }
+            /// See [`FaultKind::undo`].
+            pub fn undo(&self) -> String {
+                match self { $(FaultSpec::$variant(f) => f.undo()),* }
+            }
+            /// See [`FaultKind::prepare`].
+            pub fn prepare(&self, ctx: Arc<RunContext>) -> BoxFuture<'static, Result<Box<dyn Prepared>, FaultError>> {
+                match self { $(FaultSpec::$variant(f) => f.prepare(ctx)),* }
+            }
+        }
+
+        /// (kind, summary, example) for every fault kind.
+        pub fn catalogue() -> Vec<(&'static str, &'static str, &'static str)> {
+            vec![$((<$ty as FaultKind>::KIND, <$ty as FaultKind>::SUMMARY, <$ty as FaultKind>::EXAMPLE)),*]
+        }
+    };
+}
+
+fault_kinds! {
+    Command => command::CommandFault,
+}

@@ -1,0 +1,103 @@
+//! Probes: each kind is one file with a spec (strict serde), a pure `validate`, and a
+//! `build` that returns the [`Sampler`] the engine calls on the probe's schedule.
+//! Adding a probe = a new file plus one line in `probe_kinds!` below.
+
+mod command;
+mod dns;
+mod http;
+mod tcp;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::RunContext;
+use crate::scenario::{Errors, KeyPath};
+
+/// What one sample found: `Ok(detail)` healthy, `Err(short text)` failed.
+pub type SampleResult = Result<Option<serde_json::Value>, String>;
+
+/// A built probe, called once per tick. The engine wraps each call in the probe timeout.
+pub trait Sampler: Send + Sync {
+    /// Takes one sample.
+    fn sample(&self) -> BoxFuture<'_, SampleResult>;
+}
+
+/// Behaviour every probe kind provides.
+pub trait ProbeKind {
+    /// Kind name as written in YAML.
+    const KIND: &'static str;
+    /// One line for `kubedrill list`.
+    const SUMMARY: &'static str;
+    /// A YAML example of a whole probe entry (validated by a test).
+    const EXAMPLE: &'static str;
+    /// Checks the spec without touching the network or the filesystem.
+    fn validate(&self, at: &KeyPath, errs: &mut Errors);
+    /// What is probed, for reports (no secrets).
+    fn target(&self) -> String;
+    /// Builds the sampler. `timeout` is the per-sample timeout.
+    fn build(&self, ctx: &Arc<RunContext>, timeout: Duration) -> Result<Box<dyn Sampler>, String>;
+}
+
+macro_rules! probe_kinds {
+    ($($variant:ident => $ty:ty),* $(,)?) => {
+        /// Every probe kind, externally tagged in YAML (`http: {...}`).
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum ProbeSpec { $($variant($ty)),* }
+
+        impl ProbeSpec {
+            /// Kind name as written in YAML.
+            pub fn kind(&self) -> &'static str {
+                match self { $(ProbeSpec::$variant(_) => <$ty as ProbeKind>::KIND),* }
+            }
+            /// See [`ProbeKind::validate`].
+            pub fn validate(&self, at: &KeyPath, errs: &mut Errors) {
+                match self { $(ProbeSpec::$variant(p) => p.validate(at, errs)),* }
+            }
+            /// See [`ProbeKind::target`].
+            pub fn target(&self) -> String {
+                match self { $(ProbeSpec::$variant(p) => p.target()),* }
+            }
+            /// See [`ProbeKind::build`].
+            pub fn build(&self, ctx: &Arc<RunContext>, timeout: Duration) -> Result<Box<dyn Sampler>, String> {
+                match self { $(ProbeSpec::$variant(p) => p.build(ctx, timeout)),* }
+            }
+        }
+
+        /// (kind, summary, example) for every probe kind.
+        pub fn catalogue() -> Vec<(&'static str, &'static str, &'static str)> {
+            vec![$((<$ty as ProbeKind>::KIND, <$ty as ProbeKind>::SUMMARY, <$ty as ProbeKind>::EXAMPLE)),*]
+        }
+    };
+}
+
+probe_kinds! {
+    Http => http::HttpProbe,
+    Tcp => tcp::TcpProbe,
+    Dns => dns::DnsProbe,
+    Command => command::CommandProbe,
+}
+
+/// Shared check: an argv must not be empty.
+pub(crate) fn validate_argv(argv: &[String], at: &KeyPath, errs: &mut Errors) {
+    if argv.first().is_none_or(|p| p.trim().is_empty()) {
+        errs.add(
+            at,
+            "the command is empty; write it as a list, e.g. [\"curl\", \"-sf\", \"http://...\"]",
+        );
+    }
+}
+
+/// Turns an elapsed-with-error into the sample's short text (first line, bounded length).
+pub(crate) fn short_error(text: impl std::fmt::Display) -> String {
+    let s = text.to_string();
+    let first = s.lines().next().unwrap_or("").trim();
+    if first.chars().count() > 200 {
+        format!("{}…", first.chars().take(200).collect::<String>())
+    } else {
+        first.to_string()
+    }
+}

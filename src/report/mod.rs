@@ -1,0 +1,65 @@
+//! Reports of a run: `report.json` (the source of truth, versioned), `junit.xml`,
+//! `report.md` and a self-contained `report.html`. All are rendered from [`RunReport`],
+//! so `kubedrill report` can re-render any of them from the JSON.
+
+mod html;
+mod junit;
+mod markdown;
+mod model;
+
+pub use model::*;
+
+use std::path::{Path, PathBuf};
+
+use crate::scenario::ReportFormat;
+
+/// File name of each format inside the run directory.
+pub fn file_name(format: ReportFormat) -> &'static str {
+    match format {
+        ReportFormat::Json => "report.json",
+        ReportFormat::Junit => "junit.xml",
+        ReportFormat::Md => "report.md",
+        ReportFormat::Html => "report.html",
+    }
+}
+
+/// Renders one format.
+pub fn render(r: &RunReport, format: ReportFormat) -> String {
+    match format {
+        ReportFormat::Json => serde_json::to_string_pretty(r).expect("a report always serialises"),
+        ReportFormat::Junit => junit::render(r),
+        ReportFormat::Md => markdown::render(r),
+        ReportFormat::Html => html::render(r),
+    }
+}
+
+/// Writes `report.json` and the other requested formats into `dir`.
+pub fn write_reports(
+    r: &RunReport,
+    dir: &Path,
+    formats: &[ReportFormat],
+) -> std::io::Result<Vec<PathBuf>> {
+    let mut all = vec![ReportFormat::Json];
+    all.extend(formats.iter().copied().filter(|f| *f != ReportFormat::Json));
+    all.into_iter()
+        .map(|f| {
+            let path = dir.join(file_name(f));
+            std::fs::write(&path, render(r, f)).map(|_| path)
+        })
+        .collect()
+}
+
+/// Reads a `report.json`, refusing newer schema versions.
+pub fn read_report(path: &Path) -> Result<RunReport, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let r: RunReport = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a kubedrill report: {e}", path.display()))?;
+    if r.schema_version > SCHEMA_VERSION {
+        return Err(format!(
+            "{}: schema_version {} is newer than this kubedrill understands ({SCHEMA_VERSION})",
+            path.display(),
+            r.schema_version
+        ));
+    }
+    Ok(r)
+}

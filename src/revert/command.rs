@@ -1,0 +1,145 @@
+//! Reverts that run a command, locally or on a node.
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use super::Undo;
+use crate::access::{run_local, AccessSpec, NodeSpec};
+use crate::engine::RunContext;
+use crate::scenario::duration::HumanDuration;
+
+/// Run a command on this machine; exit 0 = reverted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LocalCommand {
+    pub argv: Vec<String>,
+    pub timeout: HumanDuration,
+}
+
+impl Undo for LocalCommand {
+    fn describe(&self) -> String {
+        format!("run `{}` locally", self.argv.join(" "))
+    }
+
+    fn manual(&self, _ctx: &RunContext) -> Vec<String> {
+        vec![shell_words(&self.argv)]
+    }
+
+    fn run<'a>(&'a self, _ctx: &'a RunContext) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let out = run_local("local", &self.argv, self.timeout.get())
+                .await
+                .map_err(|e| e.to_string())?;
+            if out.success() {
+                Ok(())
+            } else {
+                Err(format!("`{}`: {}", self.argv.join(" "), out.summary()))
+            }
+        })
+    }
+}
+
+/// Run a command on a node through its access; exit 0 = reverted; then `verify` (if
+/// any) must exit 0.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct NodeCommand {
+    pub node: String,
+    pub argv: Vec<String>,
+    #[serde(default)]
+    pub verify: Option<Vec<String>>,
+    pub timeout: HumanDuration,
+}
+
+impl Undo for NodeCommand {
+    fn describe(&self) -> String {
+        format!("run `{}` on node {}", self.argv.join(" "), self.node)
+    }
+
+    fn manual(&self, ctx: &RunContext) -> Vec<String> {
+        let spec = ctx.nodes.get(&self.node).map(|n| n.spec().clone());
+        vec![node_manual(&self.node, spec.as_ref(), &self.argv)]
+    }
+
+    fn run<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let node = &self.node;
+            let access = ctx
+                .nodes
+                .get(node)
+                .ok_or_else(|| format!("node {node} is not in the inventory"))?;
+            let out = access
+                .run(&self.argv, self.timeout.get())
+                .await
+                .map_err(|e| e.to_string())?;
+            if !out.success() {
+                return Err(format!(
+                    "`{}` on {node}: {}",
+                    self.argv.join(" "),
+                    out.summary()
+                ));
+            }
+            if let Some(check) = &self.verify {
+                let out = access
+                    .run(check, self.timeout.get())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !out.success() {
+                    return Err(format!(
+                        "verification `{}` on {node} failed: {}",
+                        check.join(" "),
+                        out.summary()
+                    ));
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// argv quoted for a POSIX shell, for printing.
+pub fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The command a person would type to run `argv` on a node.
+pub fn node_manual(node: &str, spec: Option<&NodeSpec>, argv: &[String]) -> String {
+    let cmd = shell_words(argv);
+    match spec.map(|s| &s.access) {
+        Some(AccessSpec::Ssh(ssh)) => {
+            let mut parts = vec!["ssh".to_string()];
+            if let Some(p) = ssh.port {
+                parts.push(format!("-p {p}"));
+            }
+            if let Some(id) = &ssh.identity_file {
+                parts.push(format!("-i {}", id.display()));
+            }
+            let dest = match &ssh.user {
+                Some(u) => format!("{u}@{}", ssh.host),
+                None => ssh.host.clone(),
+            };
+            let sudo = if ssh.sudo { "sudo " } else { "" };
+            parts.push(dest);
+            parts.push(shell_words(&[format!("{sudo}{cmd}")]));
+            parts.join(" ")
+        }
+        Some(AccessSpec::Docker(d)) => format!("docker exec {} {cmd}", d.container),
+        Some(AccessSpec::Local(l)) => match &l.netns {
+            Some(ns) => format!("ip netns exec {ns} {cmd}"),
+            None => cmd,
+        },
+        None => format!("on node {node}: {cmd}"),
+    }
+}

@@ -1,0 +1,59 @@
+//! Reverts: serialisable undo actions. Each is journaled before its fault is injected,
+//! so `kubedrill recover` can run it from the journal alone after a crash.
+//! Adding a kind of revert = a type implementing [`Undo`] plus one line in `revert_actions!`.
+
+mod command;
+
+pub use command::{node_manual, shell_words, LocalCommand, NodeCommand};
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::RunContext;
+
+/// Behaviour of one kind of undo action.
+pub trait Undo {
+    /// One line for the journal, logs and reports.
+    fn describe(&self) -> String;
+    /// What a person runs by hand when this revert failed or never ran.
+    fn manual(&self, ctx: &RunContext) -> Vec<String>;
+    /// Runs the revert (the caller adds the timeout).
+    fn run<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), String>>;
+}
+
+macro_rules! revert_actions {
+    ($($variant:ident => $ty:ty),* $(,)?) => {
+        /// One undo action, tagged by `action` in the journal.
+        #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+        #[serde(tag = "action", rename_all = "kebab-case")]
+        pub enum RevertAction { $($variant($ty)),* }
+
+        impl RevertAction {
+            fn as_undo(&self) -> &dyn Undo {
+                match self { $(RevertAction::$variant(a) => a),* }
+            }
+        }
+    };
+}
+
+revert_actions! {
+    LocalCommand => LocalCommand,
+    NodeCommand => NodeCommand,
+}
+
+impl RevertAction {
+    /// See [`Undo::describe`].
+    pub fn describe(&self) -> String {
+        self.as_undo().describe()
+    }
+
+    /// See [`Undo::manual`].
+    pub fn manual(&self, ctx: &RunContext) -> Vec<String> {
+        self.as_undo().manual(ctx)
+    }
+
+    /// See [`Undo::run`].
+    pub async fn run(&self, ctx: &RunContext) -> Result<(), String> {
+        self.as_undo().run(ctx).await
+    }
+}
