@@ -233,9 +233,18 @@ async fn observe_recovery(
     signals: &mut Signals,
 ) {
     let (_, faults, _) = state.finish();
-    let Some(heal) = faults.iter().filter_map(|f| f.reverted_at_ms).reduce(f64::max) else { return };
+    let Some(heal) = faults
+        .iter()
+        .filter_map(|f| f.reverted_at_ms)
+        .reduce(f64::max)
+    else {
+        return;
+    };
     let stable = scenario.settings.stable_window.get();
-    let recovered = || logs.values().all(|l| recovery_after(&l.snapshot(), heal, stable) != Recovery::Never);
+    let recovered = || {
+        logs.values()
+            .all(|l| recovery_after(&l.snapshot(), heal, stable) != Recovery::Never)
+    };
     let wait = async {
         while !recovered() {
             if tick.changed().await.is_err() {

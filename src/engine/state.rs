@@ -102,7 +102,12 @@ impl RunState {
 
     /// Reverts of `fault_id` still on the stack, newest first (they stay on the stack).
     fn of_fault(&self, fault_id: &str) -> Vec<Registered> {
-        lock(&self.stack).iter().rev().filter(|r| r.fault_id == fault_id).cloned().collect()
+        lock(&self.stack)
+            .iter()
+            .rev()
+            .filter(|r| r.fault_id == fault_id)
+            .cloned()
+            .collect()
     }
 
     /// The newest revert (it stays on the stack until it has run).

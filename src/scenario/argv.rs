@@ -14,8 +14,9 @@ enum Scalar {
 
 /// `deserialize_with` for `Vec<String>` argv fields.
 pub fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let items: Vec<Scalar> = Vec::deserialize(d)
-        .map_err(|_| serde::de::Error::custom("a command is a list of words, like [systemctl, stop, kubelet]"))?;
+    let items: Vec<Scalar> = Vec::deserialize(d).map_err(|_| {
+        serde::de::Error::custom("a command is a list of words, like [systemctl, stop, kubelet]")
+    })?;
     Ok(items
         .into_iter()
         .map(|s| match s {
