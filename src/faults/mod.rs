@@ -3,6 +3,9 @@
 //! `inject` runs. Adding a fault = a new file plus one line in `fault_kinds!` below.
 
 mod command;
+mod node_command;
+mod stop_service;
+pub mod targets;
 
 use std::sync::Arc;
 
@@ -95,4 +98,7 @@ macro_rules! fault_kinds {
 
 fault_kinds! {
     Command => command::CommandFault,
+    StopService => stop_service::StopService,
+    StopKubelet => stop_service::StopKubelet,
+    NodeCommand => node_command::NodeCommandFault,
 }

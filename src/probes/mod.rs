@@ -5,6 +5,7 @@
 mod command;
 mod dns;
 mod http;
+mod node_command;
 mod tcp;
 
 use std::sync::Arc;
@@ -79,6 +80,7 @@ probe_kinds! {
     Tcp => tcp::TcpProbe,
     Dns => dns::DnsProbe,
     Command => command::CommandProbe,
+    NodeCommand => node_command::NodeCommandProbe,
 }
 
 /// Shared check: an argv must not be empty.
