@@ -2,6 +2,7 @@
 
 mod common;
 mod engine_e2e;
+mod engine_outcomes;
 mod kube_rs_client;
 mod kubectl_oracle;
 mod lab_fixture;
