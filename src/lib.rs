@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod engine;
 pub mod exit_code;
 pub mod faults;
+pub mod lab;
 pub mod measure;
 pub mod probes;
 pub mod report;
