@@ -5,10 +5,12 @@
 pub mod access;
 pub mod cluster;
 pub mod engine;
+pub mod etcd;
 pub mod exit_code;
 pub mod faults;
 pub mod lab;
 pub mod measure;
+pub mod nats;
 pub mod probes;
 pub mod report;
 pub mod revert;

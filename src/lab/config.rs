@@ -102,7 +102,12 @@ impl Layout {
     pub fn new(cfg: &LabConfig) -> Result<Self, LabError> {
         let mut errors = Vec::new();
         let p = &cfg.name_prefix;
-        if p.is_empty() || p.len() > 10 || !p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+        if p.is_empty()
+            || p.len() > 10
+            || !p
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
             errors.push(format!(
                 "name prefix `{p}` must be 1-10 characters of a-z and 0-9 (interface names are limited to 15)"
             ));
@@ -114,7 +119,10 @@ impl Layout {
             errors.push("kubelet-standin must name a program".into());
         }
         if !cfg.dir.is_absolute() {
-            errors.push(format!("lab dir {} must be an absolute path", cfg.dir.display()));
+            errors.push(format!(
+                "lab dir {} must be an absolute path",
+                cfg.dir.display()
+            ));
         }
         let subnet = parse_subnet(&cfg.subnet).map_err(|e| errors.push(e)).ok();
         if !errors.is_empty() {
@@ -205,7 +213,8 @@ impl Layout {
 }
 
 fn parse_subnet(s: &str) -> Result<(u32, u8), String> {
-    let bad = || format!("subnet `{s}` must look like 10.213.0.0/24 (a network address, /16 to /24)");
+    let bad =
+        || format!("subnet `{s}` must look like 10.213.0.0/24 (a network address, /16 to /24)");
     let (addr, len) = s.split_once('/').ok_or_else(bad)?;
     let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
     let len: u8 = len.parse().map_err(|_| bad())?;
@@ -214,7 +223,9 @@ fn parse_subnet(s: &str) -> Result<(u32, u8), String> {
     }
     let network = u32::from(addr);
     if network & ((1u32 << (32 - len)) - 1) != 0 {
-        return Err(format!("subnet `{s}` has host bits set; use the network address"));
+        return Err(format!(
+            "subnet `{s}` has host bits set; use the network address"
+        ));
     }
     Ok((network, len))
 }
@@ -242,6 +253,9 @@ mod tests {
             ..cfg
         };
         let err = Layout::new(&bad).unwrap_err().to_string();
-        assert!(err.contains("prefix") && err.contains("host bits") && err.contains("nodes"), "{err}");
+        assert!(
+            err.contains("prefix") && err.contains("host bits") && err.contains("nodes"),
+            "{err}"
+        );
     }
 }

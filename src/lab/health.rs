@@ -26,8 +26,18 @@ pub async fn check(l: &Layout, i: usize, name: &str, http: &reqwest::Client) -> 
     let result = tokio::time::timeout(CHECK_TIMEOUT, async {
         match name {
             "sshd" => ssh_banner(SocketAddr::from((addr, SSH_PORT))).await,
-            "etcd" => http_body(http, &format!("{}/health", etcd_client(l, i)), |b| b.contains(r#""health":"true""#)).await,
-            "nats" => http_body(http, &format!("{}/healthz", nats_monitor(l, i)), |b| b.contains("ok")).await,
+            "etcd" => {
+                http_body(http, &format!("{}/health", etcd_client(l, i)), |b| {
+                    b.contains(r#""health":"true""#)
+                })
+                .await
+            }
+            "nats" => {
+                http_body(http, &format!("{}/healthz", nats_monitor(l, i)), |b| {
+                    b.contains("ok")
+                })
+                .await
+            }
             "dns" => dns_answers(SocketAddr::from((addr, DNS_PORT)), &l.dns_name(i), addr).await,
             "kubelet" => http_body(http, &kubelet_healthz(l, i), |b| b.trim() == "ok").await,
             other => Err(format!("unknown service {other}")),
@@ -38,17 +48,33 @@ pub async fn check(l: &Layout, i: usize, name: &str, http: &reqwest::Client) -> 
 }
 
 async fn ssh_banner(addr: SocketAddr) -> Result<(), String> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut banner = [0u8; 4];
-    stream.read_exact(&mut banner).await.map_err(|e| e.to_string())?;
+    stream
+        .read_exact(&mut banner)
+        .await
+        .map_err(|e| e.to_string())?;
     match &banner {
         b"SSH-" => Ok(()),
-        other => Err(format!("not an SSH banner: {:?}", String::from_utf8_lossy(other))),
+        other => Err(format!(
+            "not an SSH banner: {:?}",
+            String::from_utf8_lossy(other)
+        )),
     }
 }
 
-async fn http_body(http: &reqwest::Client, url: &str, ok: impl Fn(&str) -> bool) -> Result<(), String> {
-    let resp = http.get(url).send().await.map_err(|e| format!("{url}: {e}"))?;
+async fn http_body(
+    http: &reqwest::Client,
+    url: &str,
+    ok: impl Fn(&str) -> bool,
+) -> Result<(), String> {
+    let resp = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
     let status = resp.status();
     let body = resp.text().await.map_err(|e| format!("{url}: {e}"))?;
     if status.is_success() && ok(&body) {
@@ -60,18 +86,27 @@ async fn http_body(http: &reqwest::Client, url: &str, ok: impl Fn(&str) -> bool)
 
 /// Sends one A query and expects `expected` in the answer.
 pub async fn dns_answers(server: SocketAddr, name: &str, expected: Ipv4Addr) -> Result<(), String> {
-    let socket = tokio::net::UdpSocket::bind("0.0.0.0:0").await.map_err(|e| e.to_string())?;
+    let socket = tokio::net::UdpSocket::bind("0.0.0.0:0")
+        .await
+        .map_err(|e| e.to_string())?;
     let query = dns_query(0x4b44, name);
-    socket.send_to(&query, server).await.map_err(|e| e.to_string())?;
+    socket
+        .send_to(&query, server)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut buf = [0u8; 512];
     let n = socket.recv(&mut buf).await.map_err(|e| e.to_string())?;
     let resp = &buf[..n];
     let rcode = resp.get(3).map(|b| b & 0x0f);
     let answers = resp.get(6..8).map(|a| u16::from_be_bytes([a[0], a[1]]));
-    let has_addr = resp[query.len().min(n)..].windows(4).any(|w| w == expected.octets());
+    let has_addr = resp[query.len().min(n)..]
+        .windows(4)
+        .any(|w| w == expected.octets());
     match (resp.get(..2) == Some(&query[..2]), rcode, answers) {
         (true, Some(0), Some(a)) if a > 0 && has_addr => Ok(()),
-        _ => Err(format!("{server}: no A record {expected} for {name} (rcode {rcode:?})")),
+        _ => Err(format!(
+            "{server}: no A record {expected} for {name} (rcode {rcode:?})"
+        )),
     }
 }
 

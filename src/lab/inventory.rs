@@ -46,7 +46,13 @@ fn node(l: &Layout, i: usize) -> NodeSpec {
 
 fn service(l: &Layout, i: usize, name: &str) -> ServiceSpec {
     let addr = l.node_addr(i);
-    let ctl = |action: &str| Some(vec![l.ctl(i).display().to_string(), action.into(), name.into()]);
+    let ctl = |action: &str| {
+        Some(vec![
+            l.ctl(i).display().to_string(),
+            action.into(),
+            name.into(),
+        ])
+    };
     let endpoints: &[(&str, String)] = &match name {
         "sshd" => vec![("ssh", format!("{addr}:{SSH_PORT}"))],
         "etcd" => vec![
@@ -55,7 +61,10 @@ fn service(l: &Layout, i: usize, name: &str) -> ServiceSpec {
         ],
         "nats" => vec![
             ("client", format!("nats://{addr}:{NATS_CLIENT_PORT}")),
-            ("cluster", format!("nats-route://{addr}:{NATS_CLUSTER_PORT}")),
+            (
+                "cluster",
+                format!("nats-route://{addr}:{NATS_CLUSTER_PORT}"),
+            ),
             ("monitor", format!("http://{addr}:{NATS_MONITOR_PORT}")),
         ],
         "dns" => vec![("server", format!("{addr}:{DNS_PORT}"))],
@@ -68,7 +77,10 @@ fn service(l: &Layout, i: usize, name: &str) -> ServiceSpec {
             "nats" => Some(format!("nats-{i}")),
             _ => None,
         },
-        endpoints: endpoints.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        endpoints: endpoints
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
         start: ctl("start"),
         stop: ctl("stop"),
         status: ctl("status"),
@@ -94,17 +106,41 @@ pub fn vars(l: &Layout) -> BTreeMap<String, String> {
     let mut set = |k: String, val: String| v.insert(k, val);
     set("lab_dir".into(), l.dir.display().to_string());
     set("lab_prefix".into(), l.prefix.clone());
-    set("lab_inventory".into(), l.inventory_file().display().to_string());
+    set(
+        "lab_inventory".into(),
+        l.inventory_file().display().to_string(),
+    );
     set("lab_zone".into(), ZONE.into());
     set("nodes".into(), all(&|i| l.node_name(i), l.nodes));
-    set("etcd_endpoints".into(), all(&|i| etcd_client(l, i), l.etcd_members()));
-    set("etcd_members".into(), all(&|i| format!("etcd-{i}"), l.etcd_members()));
-    set("nats_servers".into(), all(&|i| format!("nats://{}:{NATS_CLIENT_PORT}", l.node_addr(i)), l.nodes));
-    set("dns_servers".into(), all(&|i| format!("{}:{DNS_PORT}", l.node_addr(i)), l.nodes));
+    set(
+        "etcd_endpoints".into(),
+        all(&|i| etcd_client(l, i), l.etcd_members()),
+    );
+    set(
+        "etcd_members".into(),
+        all(&|i| format!("etcd-{i}"), l.etcd_members()),
+    );
+    set(
+        "nats_servers".into(),
+        all(
+            &|i| format!("nats://{}:{NATS_CLIENT_PORT}", l.node_addr(i)),
+            l.nodes,
+        ),
+    );
+    set(
+        "dns_servers".into(),
+        all(&|i| format!("{}:{DNS_PORT}", l.node_addr(i)), l.nodes),
+    );
     set("dns_svc_name".into(), l.svc_name());
     set("dns_svc_addr".into(), l.svc_addr().to_string());
-    set("ssh_identity_file".into(), l.client_key().display().to_string());
-    set("ssh_known_hosts_file".into(), l.known_hosts().display().to_string());
+    set(
+        "ssh_identity_file".into(),
+        l.client_key().display().to_string(),
+    );
+    set(
+        "ssh_known_hosts_file".into(),
+        l.known_hosts().display().to_string(),
+    );
     for i in 0..l.nodes {
         let n = l.node_name(i);
         set(format!("{n}_addr"), l.node_addr(i).to_string());

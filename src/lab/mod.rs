@@ -103,11 +103,12 @@ pub async fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
 
 /// Refuses a directory that holds something else or another lab; records `cfg` in it.
 fn claim_dir(cfg: &LabConfig) -> Result<(), LabError> {
-    let busy = || {
-        std::fs::read_dir(&cfg.dir).is_ok_and(|mut entries| entries.next().is_some())
-    };
+    let busy = || std::fs::read_dir(&cfg.dir).is_ok_and(|mut entries| entries.next().is_some());
     match LabConfig::from_dir(&cfg.dir)? {
-        Some(old) if (&old.name_prefix, &old.subnet, old.nodes) != (&cfg.name_prefix, &cfg.subnet, cfg.nodes) => {
+        Some(old)
+            if (&old.name_prefix, &old.subnet, old.nodes)
+                != (&cfg.name_prefix, &cfg.subnet, cfg.nodes) =>
+        {
             return Err(LabError::Invalid(format!(
                 "{} holds lab `{}` ({}, {} nodes); run `lab down` first",
                 cfg.dir.display(),
@@ -159,9 +160,9 @@ impl LabStatus {
         self.nodes
             .iter()
             .flat_map(|n| {
-                n.services
-                    .iter()
-                    .filter_map(move |(s, r)| r.as_ref().err().map(|e| format!("{}/{s}: {e}", n.name)))
+                n.services.iter().filter_map(move |(s, r)| {
+                    r.as_ref().err().map(|e| format!("{}/{s}: {e}", n.name))
+                })
             })
             .collect()
     }
@@ -236,7 +237,11 @@ pub async fn down(cfg: &LabConfig) -> Result<(), LabError> {
     let mut pids = host::pids_with_env(&l.process_marker());
     for ns in net::namespaces(&l.prefix).await? {
         let out = host::run(&["ip", "netns", "pids", &ns]).await?;
-        pids.extend(out.stdout.lines().filter_map(|p| p.trim().parse::<i32>().ok()));
+        pids.extend(
+            out.stdout
+                .lines()
+                .filter_map(|p| p.trim().parse::<i32>().ok()),
+        );
     }
     pids.sort_unstable();
     pids.dedup();

@@ -22,7 +22,14 @@ pub async fn up(l: &Layout) -> Result<(), LabError> {
         let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
         let check = [&["iptables", "-w", "5", "-C"], &rule[..]].concat();
         if !try_run(&check).await?.success() {
-            run(&[&["iptables", "-w", "5", "-I"], &rule[..1], &["1"], &rule[1..]].concat()).await?;
+            run(&[
+                &["iptables", "-w", "5", "-I"],
+                &rule[..1],
+                &["1"],
+                &rule[1..],
+            ]
+            .concat())
+            .await?;
         }
     }
     Ok(())
@@ -34,7 +41,10 @@ async fn node_up(l: &Layout, i: usize, ns_exists: bool) -> Result<(), LabError> 
         run(&["ip", "netns", "add", &ns]).await?;
     }
     if !link_exists(&host).await? {
-        run(&["ip", "link", "add", &host, "type", "veth", "peer", "name", &peer]).await?;
+        run(&[
+            "ip", "link", "add", &host, "type", "veth", "peer", "name", &peer,
+        ])
+        .await?;
         run(&["ip", "link", "set", &peer, "netns", &ns]).await?;
         run(&["ip", "-n", &ns, "link", "set", &peer, "name", "eth0"]).await?;
     }
@@ -59,7 +69,10 @@ pub async fn down(l: &Layout) -> Result<(), LabError> {
     for rule in iptables_rules(l) {
         let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
         // -D removes one copy per call; stop when none is left.
-        while try_run(&[&["iptables", "-w", "5", "-D"], &rule[..]].concat()).await?.success() {}
+        while try_run(&[&["iptables", "-w", "5", "-D"], &rule[..]].concat())
+            .await?
+            .success()
+        {}
     }
     Ok(())
 }
@@ -67,9 +80,19 @@ pub async fn down(l: &Layout) -> Result<(), LabError> {
 /// The rules `up` inserts: chain first, then the match, each tagged with the lab comment.
 pub fn iptables_rules(l: &Layout) -> Vec<Vec<String>> {
     let br = l.bridge();
-    let tag = ["-m", "comment", "--comment", &l.iptables_comment(), "-j", "ACCEPT"];
+    let tag = [
+        "-m",
+        "comment",
+        "--comment",
+        &l.iptables_comment(),
+        "-j",
+        "ACCEPT",
+    ];
     let rule = |head: &[&str]| -> Vec<String> {
-        head.iter().chain(tag.iter()).map(|s| s.to_string()).collect()
+        head.iter()
+            .chain(tag.iter())
+            .map(|s| s.to_string())
+            .collect()
     };
     vec![
         rule(&["FORWARD", "-i", &br, "-o", &br]),
@@ -106,7 +129,9 @@ pub async fn lab_links(l: &Layout) -> Result<Vec<String>, LabError> {
 }
 
 async fn link_exists(name: &str) -> Result<bool, LabError> {
-    Ok(try_run(&["ip", "link", "show", "dev", name]).await?.success())
+    Ok(try_run(&["ip", "link", "show", "dev", name])
+        .await?
+        .success())
 }
 
 /// `name` is `head` followed by a number.

@@ -35,7 +35,10 @@ pub async fn prepare(l: &Layout, programs: &BTreeMap<&str, PathBuf>) -> Result<(
     let keygen = programs["ssh-keygen"].display().to_string();
     mkdir(&l.keys_dir())?;
     ensure_key(&keygen, &l.client_key()).await?;
-    write(&l.authorized_keys(), &read(&l.client_key().with_extension("pub"))?)?;
+    write(
+        &l.authorized_keys(),
+        &read(&l.client_key().with_extension("pub"))?,
+    )?;
     let mut known_hosts = String::new();
     for i in 0..l.nodes {
         let dir = l.node_dir(i);
@@ -112,12 +115,23 @@ fn nats_config(l: &Layout, i: usize) -> String {
 }
 
 /// The argv that runs service `name` of node `i` in the foreground.
-fn service_argv(l: &Layout, i: usize, name: &str, programs: &BTreeMap<&str, PathBuf>) -> Vec<String> {
+fn service_argv(
+    l: &Layout,
+    i: usize,
+    name: &str,
+    programs: &BTreeMap<&str, PathBuf>,
+) -> Vec<String> {
     let prog = |p: &str| programs[p].display().to_string();
     let dir = l.node_dir(i);
     let addr = l.node_addr(i);
     let mut argv: Vec<String> = match name {
-        "sshd" => vec![prog("sshd"), "-D".into(), "-e".into(), "-f".into(), dir.join("sshd_config").display().to_string()],
+        "sshd" => vec![
+            prog("sshd"),
+            "-D".into(),
+            "-e".into(),
+            "-f".into(),
+            dir.join("sshd_config").display().to_string(),
+        ],
         "etcd" => {
             let peers: Vec<String> = (0..l.etcd_members())
                 .map(|j| format!("etcd-{j}=http://{}:{ETCD_PEER_PORT}", l.node_addr(j)))
@@ -137,7 +151,11 @@ fn service_argv(l: &Layout, i: usize, name: &str, programs: &BTreeMap<&str, Path
                 "--logger=zap".into(),
             ]
         }
-        "nats" => vec![prog("nats-server"), "-c".into(), dir.join("nats.conf").display().to_string()],
+        "nats" => vec![
+            prog("nats-server"),
+            "-c".into(),
+            dir.join("nats.conf").display().to_string(),
+        ],
         "dns" => {
             let mut argv = vec![
                 prog("dnsmasq"),
@@ -153,7 +171,9 @@ fn service_argv(l: &Layout, i: usize, name: &str, programs: &BTreeMap<&str, Path
                 format!("--local=/{ZONE}/"),
                 format!("--host-record={},{}", l.svc_name(), l.svc_addr()),
             ];
-            argv.extend((0..l.nodes).map(|j| format!("--host-record={},{}", l.dns_name(j), l.node_addr(j))));
+            argv.extend(
+                (0..l.nodes).map(|j| format!("--host-record={},{}", l.dns_name(j), l.node_addr(j))),
+            );
             argv
         }
         "kubelet" => l.kubelet_standin.clone(),
@@ -171,8 +191,15 @@ fn ctl_script(l: &Layout, i: usize, programs: &BTreeMap<&str, PathBuf>) -> Strin
     let cases: String = services
         .iter()
         .map(|s| {
-            let argv: Vec<String> = service_argv(l, i, s, programs).iter().map(|a| shell_quote(a)).collect();
-            let pre = if *s == "sshd" { "mkdir -p /run/sshd; " } else { "" };
+            let argv: Vec<String> = service_argv(l, i, s, programs)
+                .iter()
+                .map(|a| shell_quote(a))
+                .collect();
+            let pre = if *s == "sshd" {
+                "mkdir -p /run/sshd; "
+            } else {
+                ""
+            };
             format!("    {s}) {pre}exec {} ;;\n", argv.join(" "))
         })
         .collect();
@@ -243,12 +270,27 @@ async fn ensure_key(keygen: &str, path: &Path) -> Result<(), LabError> {
         return Ok(());
     }
     let path = path.display().to_string();
-    run(&[keygen, "-q", "-t", "ed25519", "-N", "", "-C", "kubedrill-lab", "-f", &path]).await?;
+    run(&[
+        keygen,
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-C",
+        "kubedrill-lab",
+        "-f",
+        &path,
+    ])
+    .await?;
     Ok(())
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
-    move |source| LabError::Io { path: path.into(), source }
+    move |source| LabError::Io {
+        path: path.into(),
+        source,
+    }
 }
 
 pub(super) fn mkdir(path: &Path) -> Result<(), LabError> {

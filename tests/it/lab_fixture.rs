@@ -51,11 +51,18 @@ impl LabFixture {
 
     /// A fresh lab with `nodes` nodes; leftovers of an earlier crashed run are removed first.
     pub fn up(key: LabKey, nodes: usize) -> Self {
-        let tmp = tempfile::Builder::new().prefix("kubedrill-lab-").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("kubedrill-lab-")
+            .tempdir()
+            .unwrap();
         let cfg = config(key, nodes, &tmp.path().join("lab"));
         block_on(lab::down(&cfg)).expect("clean up leftovers");
         match block_on(lab::up(&cfg)) {
-            Ok(lab) => Self { cfg, lab, _tmp: tmp },
+            Ok(lab) => Self {
+                cfg,
+                lab,
+                _tmp: tmp,
+            },
             Err(e) => {
                 let logs = collect_logs(&cfg.dir);
                 let _ = block_on(lab::down(&cfg));
@@ -141,7 +148,11 @@ fn collect_logs(dir: &std::path::Path) -> String {
         return out;
     };
     for node in nodes.flatten() {
-        for log in std::fs::read_dir(node.path().join("log")).into_iter().flatten().flatten() {
+        for log in std::fs::read_dir(node.path().join("log"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let text = std::fs::read_to_string(log.path()).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(8).collect();
             out.push_str(&format!("== {}\n", log.path().display()));

@@ -21,9 +21,15 @@ fn lab_up_is_idempotent_status_reports_and_down_leaves_nothing() {
     let inventory_text = std::fs::read_to_string(&fixture.lab.inventory_file).unwrap();
     let again = block_on(lab::up(&cfg)).expect("second lab up");
     assert_eq!(again, fixture.lab);
-    assert_eq!(std::fs::read_to_string(&again.inventory_file).unwrap(), inventory_text);
+    assert_eq!(
+        std::fs::read_to_string(&again.inventory_file).unwrap(),
+        inventory_text
+    );
     let vars = std::fs::read_to_string(&again.vars_file).unwrap();
-    assert!(vars.contains("etcd_endpoints:") && vars.contains("kubelet_healthz_n2:"), "{vars}");
+    assert!(
+        vars.contains("etcd_endpoints:") && vars.contains("kubelet_healthz_n2:"),
+        "{vars}"
+    );
 
     // Status: every service of every node answers; stopping one shows it down.
     let status = block_on(lab::status(&cfg)).unwrap();
@@ -51,12 +57,18 @@ fn lab_up_is_idempotent_status_reports_and_down_leaves_nothing() {
     assert!(!lab::pids_with_env(&marker).is_empty());
     block_on(lab::down(&cfg)).expect("lab down");
     block_on(lab::down(&cfg)).expect("second lab down");
-    assert!(lab::pids_with_env(&marker).is_empty(), "lab processes survived down");
+    assert!(
+        lab::pids_with_env(&marker).is_empty(),
+        "lab processes survived down"
+    );
     assert!(!stdout("ip", &["netns", "list"]).contains(&format!("{prefix}-")));
     assert!(!stdout("ip", &["-o", "link", "show"]).contains(&format!("{prefix}-")));
     assert!(!stdout("iptables", &["-S"]).contains(&format!("kubedrill-lab:{prefix}")));
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
-    assert!(!mounts.contains(&format!("/run/netns/{prefix}-")), "{mounts}");
+    assert!(
+        !mounts.contains(&format!("/run/netns/{prefix}-")),
+        "{mounts}"
+    );
     assert!(!std::path::Path::new(&format!("/run/netns/{prefix}-n0")).exists());
     assert!(!cfg.dir.exists(), "lab dir kept");
     let status = block_on(lab::status(&cfg)).unwrap();
