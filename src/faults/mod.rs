@@ -3,6 +3,8 @@
 //! `inject` runs. Adding a fault = a new file plus one line in `fault_kinds!` below.
 
 mod command;
+mod etcd_partition;
+mod nats_leader;
 
 use std::sync::Arc;
 
@@ -95,4 +97,6 @@ macro_rules! fault_kinds {
 
 fault_kinds! {
     Command => command::CommandFault,
+    EtcdPartition => etcd_partition::EtcdPartitionFault,
+    NatsLeaderKill => nats_leader::NatsLeaderKillFault,
 }
