@@ -4,7 +4,9 @@
 
 mod command;
 mod dns;
+mod etcd;
 mod http;
+mod nats;
 mod tcp;
 
 use std::sync::Arc;
@@ -79,6 +81,8 @@ probe_kinds! {
     Tcp => tcp::TcpProbe,
     Dns => dns::DnsProbe,
     Command => command::CommandProbe,
+    Etcd => etcd::EtcdProbe,
+    Nats => nats::NatsProbe,
 }
 
 /// Shared check: an argv must not be empty.
