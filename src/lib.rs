@@ -3,6 +3,7 @@
 //! inject + revert, and the revert is journaled before the fault is injected.
 
 pub mod access;
+pub mod cli;
 pub mod cluster;
 pub mod engine;
 pub mod etcd;

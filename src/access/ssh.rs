@@ -33,14 +33,17 @@ impl SshConnection {
         }
     }
 
-    /// Runs `argv` over the shared master; on timeout the local end of the channel is
-    /// dropped and the remote `timeout` wrapper kills the remote child shortly after.
+    /// Runs `argv` over the shared master (opened first if needed, within the connect
+    /// timeout). On timeout the local end of the channel is dropped and the remote
+    /// `timeout` wrapper kills the remote child shortly after.
     pub(crate) async fn run(
         &self,
         argv: &[String],
         timeout: Duration,
     ) -> Result<CommandOutput, AccessError> {
         let command = remote_command(argv, self.access.sudo, timeout);
+        // Connecting is bounded by the connect timeout, not by the command's.
+        self.session().await?;
         let start = Instant::now();
         let run = self.spawn_and_wait(&command, start);
         match tokio::time::timeout(timeout, run).await {
