@@ -3,6 +3,8 @@
 //! `inject` runs. Adding a fault = a new file plus one line in `fault_kinds!` below.
 
 mod command;
+mod etcd_partition;
+mod nats_leader;
 mod node_command;
 mod stop_service;
 pub mod targets;
@@ -101,4 +103,6 @@ fault_kinds! {
     StopService => stop_service::StopService,
     StopKubelet => stop_service::StopKubelet,
     NodeCommand => node_command::NodeCommandFault,
+    EtcdPartition => etcd_partition::EtcdPartitionFault,
+    NatsLeaderKill => nats_leader::NatsLeaderKillFault,
 }

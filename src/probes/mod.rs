@@ -4,7 +4,9 @@
 
 mod command;
 mod dns;
+mod etcd;
 mod http;
+mod nats;
 mod node_command;
 mod tcp;
 
@@ -81,6 +83,8 @@ probe_kinds! {
     Dns => dns::DnsProbe,
     Command => command::CommandProbe,
     NodeCommand => node_command::NodeCommandProbe,
+    Etcd => etcd::EtcdProbe,
+    Nats => nats::NatsProbe,
 }
 
 /// Shared check: an argv must not be empty.

@@ -3,8 +3,12 @@
 //! Adding a kind of revert = a type implementing [`Undo`] plus one line in `revert_actions!`.
 
 mod command;
+mod iptables;
+mod nats;
 
 pub use command::{node_manual, poll_until_ok, shell_words, LocalCommand, NodeCommand};
+pub use iptables::RemoveIptablesChain;
+pub use nats::{NatsPodBack, RestartNatsServer};
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -39,6 +43,9 @@ macro_rules! revert_actions {
 revert_actions! {
     LocalCommand => LocalCommand,
     NodeCommand => NodeCommand,
+    RemoveIptablesChain => RemoveIptablesChain,
+    RestartNatsServer => RestartNatsServer,
+    NatsPodBack => NatsPodBack,
 }
 
 impl RevertAction {

@@ -13,7 +13,11 @@ fn run(dir: &std::path::Path, body: &str) -> Run {
     let text = format!("apiVersion: kubedrill/v1\nkind: Scenario\n{body}");
     let file = write(dir, "s.yaml", &text);
     let reports = dir.join("reports");
-    let out = kubedrill().args(["run", file.to_str().unwrap(), "--report-dir"]).arg(&reports).output().unwrap();
+    let out = kubedrill()
+        .args(["run", file.to_str().unwrap(), "--report-dir"])
+        .arg(&reports)
+        .output()
+        .unwrap();
     Run {
         code: out.status.code(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -45,10 +49,16 @@ abort-if:
     );
     assert_eq!(r.code, Some(3), "{}", r.stderr);
     assert_eq!(r.report["verdict"], "aborted");
-    assert!(r.report["reason"].as_str().unwrap().contains("abort-if: probe up has been down"));
+    assert!(r.report["reason"]
+        .as_str()
+        .unwrap()
+        .contains("abort-if: probe up has been down"));
     assert!(!flag.exists(), "the revert ran");
     let run_ms = r.report["duration"].as_f64().unwrap();
-    assert!(run_ms < 30_000.0, "aborted long before the 60s hold ended ({run_ms}ms)");
+    assert!(
+        run_ms < 30_000.0,
+        "aborted long before the 60s hold ended ({run_ms}ms)"
+    );
 }
 
 #[test]
@@ -70,7 +80,10 @@ steps:
     );
     assert_eq!(r.code, Some(3), "{}", r.stderr);
     assert_eq!(r.report["verdict"], "error");
-    assert!(r.report["reason"].as_str().unwrap().contains("injection failed"));
+    assert!(r.report["reason"]
+        .as_str()
+        .unwrap()
+        .contains("injection failed"));
     assert!(marker.exists(), "a partially injected fault is reverted");
 }
 
@@ -88,8 +101,16 @@ steps:
     );
     assert_eq!(r.code, Some(4), "{}", r.stderr);
     assert_eq!(r.report["verdict"], "error");
-    assert!(r.stderr.contains("NOT EVERY FAULT WAS REVERTED"), "{}", r.stderr);
-    assert!(r.stderr.contains("sh -c 'echo cannot restart >&2; exit 1'"), "manual command: {}", r.stderr);
+    assert!(
+        r.stderr.contains("NOT EVERY FAULT WAS REVERTED"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("sh -c 'echo cannot restart >&2; exit 1'"),
+        "manual command: {}",
+        r.stderr
+    );
     let revert = &r.report["reverts"][0];
     assert_eq!(revert["outcome"], "failed");
     assert!(revert["error"].as_str().unwrap().contains("cannot restart"));
@@ -132,7 +153,10 @@ expect:
         .unwrap()["offset_ms"]
         .as_f64()
         .unwrap();
-    assert!(healed >= heal_step_started, "reverted by the heal step, not at the end");
+    assert!(
+        healed >= heal_step_started,
+        "reverted by the heal step, not at the end"
+    );
     let reverts = r.report["reverts"].as_array().unwrap();
     assert_eq!(reverts.len(), 1, "reverted exactly once: {reverts:?}");
 }

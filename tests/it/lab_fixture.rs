@@ -13,6 +13,8 @@ use kubedrill::lab::{self, Lab, LabConfig};
 pub enum LabKey {
     Access = 0,
     Lifecycle = 1,
+    Nats = 2,
+    Etcd = 3,
 }
 
 pub struct LabFixture {

@@ -1,13 +1,16 @@
 //! The integration test binary (one binary keeps link time down); each module is one area.
 
 mod common;
+mod drill_lab;
 mod engine_e2e;
 mod engine_outcomes;
+mod etcd_partition;
 mod kube_rs_client;
 mod kubectl_oracle;
 mod lab_fixture;
 mod lab_lifecycle;
 mod local_access;
+mod nats_leader;
 mod signals;
 mod ssh_access;
 mod support;

@@ -1,0 +1,349 @@
+//! `etcd-partition`: cut etcd members off from their peers with iptables rules in a
+//! dedicated chain on their nodes. Targets (`leader`, `follower`, node names) are resolved
+//! at prepare time; a set that would break quorum is refused unless allowed.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use super::{FaultError, FaultKind, Prepared};
+use crate::engine::RunContext;
+use crate::etcd::iptables::{chain_name, PartitionRules, HOOKS};
+use crate::etcd::{inventory_members, quorum_size, ClusterView, EtcdMember, EtcdTls, Gateway};
+use crate::revert::{RemoveIptablesChain, RevertAction};
+use crate::scenario::duration::HumanDuration;
+use crate::scenario::{Errors, KeyPath};
+
+/// `etcd-partition: { member: leader | follower | NODE, client-traffic, allow-quorum-loss }`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct EtcdPartitionFault {
+    /// One member: `leader`, `follower` or a node name.
+    #[serde(default)]
+    pub member: Option<String>,
+    /// Several members (same words as `member`); each is isolated from every other.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// Also drop client traffic (2379) from other hosts.
+    #[serde(default)]
+    pub client_traffic: bool,
+    /// Isolate even when the rest of the cluster would lose quorum.
+    #[serde(default)]
+    pub allow_quorum_loss: bool,
+    /// The etcd nodes; default: every inventory node with an `etcd` service. Listing
+    /// them lets the quorum guard run when the scenario is validated.
+    #[serde(default)]
+    pub etcd_nodes: Vec<String>,
+    #[serde(default)]
+    pub tls: Option<EtcdTls>,
+    /// Timeout of each command and status request.
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(10))
+}
+
+/// A member as the scenario names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum MemberRef {
+    Leader,
+    Follower,
+    Node(String),
+}
+
+impl MemberRef {
+    fn parse(s: &str) -> Self {
+        match s {
+            "leader" => MemberRef::Leader,
+            "follower" => MemberRef::Follower,
+            node => MemberRef::Node(node.to_string()),
+        }
+    }
+}
+
+impl EtcdPartitionFault {
+    fn selection(&self) -> Vec<MemberRef> {
+        self.member
+            .iter()
+            .chain(&self.members)
+            .map(|s| MemberRef::parse(s))
+            .collect()
+    }
+
+    fn words(&self) -> String {
+        self.member
+            .iter()
+            .chain(&self.members)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The refusal when isolating `k` of `n` members would leave no quorum.
+fn quorum_refusal(k: usize, n: usize) -> Option<String> {
+    (n.saturating_sub(k) < quorum_size(n)).then(|| {
+        format!(
+            "isolating {k} of {n} etcd members leaves {} connected, but quorum needs {}; \
+             set `allow-quorum-loss: true` to do it anyway",
+            n.saturating_sub(k),
+            quorum_size(n)
+        )
+    })
+}
+
+impl FaultKind for EtcdPartitionFault {
+    const KIND: &'static str = "etcd-partition";
+    const SUMMARY: &'static str =
+        "isolate etcd members (leader, follower or by node) from their peers with iptables; quorum-guarded";
+    const EXAMPLE: &'static str =
+        "fault:\n  etcd-partition: { member: leader, client-traffic: false }\nfor: 20s";
+
+    fn validate(&self, at: &KeyPath, errs: &mut Errors) {
+        let sel = self.selection();
+        match (&self.member, self.members.is_empty()) {
+            (Some(_), false) => errs.add(at, "give `member` or `members`, not both"),
+            (None, true) => errs.add(
+                at,
+                "name what to isolate: `member: leader`, `member: follower` or a node name",
+            ),
+            _ => {}
+        }
+        let key = if self.member.is_some() {
+            "member"
+        } else {
+            "members"
+        };
+        for (i, r) in sel.iter().enumerate() {
+            if *r != MemberRef::Follower && sel[..i].contains(r) {
+                errs.add(at.key(key), format!("`{}` is listed twice", self.words()));
+            }
+            if let MemberRef::Node(n) = r {
+                if n.trim().is_empty() {
+                    errs.add(at.key(key), "a member name is empty");
+                } else if !self.etcd_nodes.is_empty() && !self.etcd_nodes.contains(n) {
+                    errs.add(
+                        at.key(key),
+                        format!(
+                            "`{n}` is not one of `etcd-nodes` ({})",
+                            self.etcd_nodes.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        if !self.etcd_nodes.is_empty() && !self.allow_quorum_loss {
+            if let Some(why) = quorum_refusal(sel.len(), self.etcd_nodes.len()) {
+                errs.add(at.key(key), why);
+            }
+        }
+        if let Some(tls) = &self.tls {
+            tls.validate(&at.key("tls"), errs);
+        }
+        if self.timeout.get().is_zero() {
+            errs.add(at.key("timeout"), "must be longer than zero");
+        }
+    }
+
+    fn describe(&self) -> String {
+        let what = if self.client_traffic {
+            "peer and client traffic"
+        } else {
+            "peer traffic"
+        };
+        format!("isolate etcd member(s) {} ({what} dropped)", self.words())
+    }
+
+    fn undo(&self) -> String {
+        "remove the partition's iptables chain and its jumps, and check nothing is left".into()
+    }
+
+    fn prepare(
+        &self,
+        ctx: Arc<RunContext>,
+    ) -> BoxFuture<'static, Result<Box<dyn Prepared>, FaultError>> {
+        let spec = self.clone();
+        Box::pin(async move {
+            let p = resolve(&spec, &ctx).await?;
+            Ok(Box::new(p) as Box<dyn Prepared>)
+        })
+    }
+}
+
+/// Read-only: members, the cluster's size and leader, and which nodes to isolate.
+async fn resolve(
+    spec: &EtcdPartitionFault,
+    ctx: &Arc<RunContext>,
+) -> Result<PreparedPartition, FaultError> {
+    let mut members = inventory_members(&ctx.nodes);
+    if !spec.etcd_nodes.is_empty() {
+        members.retain(|m| spec.etcd_nodes.contains(&m.node));
+    }
+    if members.is_empty() {
+        return Err(FaultError::new(
+            "no etcd members: no inventory node has `services.etcd` with a `client` endpoint",
+        ));
+    }
+    let gateway = Gateway::new(spec.tls.as_ref(), spec.timeout.get()).map_err(FaultError::new)?;
+    let view = ClusterView::gather(&gateway, &members).await;
+    // The member list is the cluster's own count; the inventory may list fewer nodes.
+    let mut size = members.len();
+    for m in &members {
+        if let Ok(listed) = gateway.members(&m.client).await {
+            size = size.max(listed.len());
+            break;
+        }
+    }
+    let leader = view
+        .leader()
+        .and_then(|id| view.name_of(id))
+        .map(str::to_string);
+    let mut targets: Vec<EtcdMember> = Vec::new();
+    for r in spec.selection() {
+        let found = match &r {
+            MemberRef::Leader => {
+                let name = leader.as_deref().ok_or_else(|| no_leader(&view))?;
+                members.iter().find(|m| m.name == name)
+            }
+            MemberRef::Follower => {
+                let lead = leader.as_deref().ok_or_else(|| no_leader(&view))?;
+                members.iter().find(|m| {
+                    m.name != lead && view.status_of(&m.name).is_some() && !targets.contains(m)
+                })
+            }
+            MemberRef::Node(n) => members.iter().find(|m| &m.node == n),
+        };
+        let m = found.ok_or_else(|| match &r {
+            MemberRef::Node(n) => FaultError(format!(
+                "`{n}` is not an inventory node with an etcd member"
+            )),
+            _ => FaultError::new("no healthy follower left to isolate"),
+        })?;
+        if !targets.contains(m) {
+            targets.push(m.clone());
+        }
+    }
+    if !spec.allow_quorum_loss {
+        if let Some(why) = quorum_refusal(targets.len(), size) {
+            return Err(FaultError(format!("refusing: {why}")));
+        }
+    }
+    Ok(PreparedPartition {
+        ctx: ctx.clone(),
+        chain: chain_name(&format!("{:06x}", rand::random::<u32>() & 0xff_ffff)),
+        client_traffic: spec.client_traffic,
+        timeout: spec.timeout,
+        leader_before: leader,
+        term_before: view.term(),
+        size,
+        targets,
+    })
+}
+
+fn no_leader(view: &ClusterView) -> FaultError {
+    let seen: Vec<String> = view
+        .members
+        .iter()
+        .map(|(n, s)| match s {
+            Ok(s) if s.leader == 0 => format!("{n}: no leader"),
+            Ok(s) => format!("{n}: leader {:x}", s.leader),
+            Err(e) => format!("{n}: {e}"),
+        })
+        .collect();
+    FaultError(format!(
+        "the etcd cluster has no leader a quorum agrees on ({}); not partitioning an unhealthy cluster",
+        seen.join("; ")
+    ))
+}
+
+struct PreparedPartition {
+    ctx: Arc<RunContext>,
+    chain: String,
+    client_traffic: bool,
+    timeout: HumanDuration,
+    leader_before: Option<String>,
+    term_before: Option<u64>,
+    size: usize,
+    targets: Vec<EtcdMember>,
+}
+
+impl PreparedPartition {
+    fn rules(&self, m: &EtcdMember) -> PartitionRules {
+        PartitionRules {
+            chain: self.chain.clone(),
+            peer_port: m.peer_port,
+            client_port: self.client_traffic.then_some(m.client_port),
+        }
+    }
+}
+
+impl Prepared for PreparedPartition {
+    fn describe(&self) -> String {
+        let who: Vec<String> = self
+            .targets
+            .iter()
+            .map(|m| format!("{} on node {}", m.name, m.node))
+            .collect();
+        format!(
+            "isolate etcd {} of {} members (leader was {}) with chain {}",
+            who.join(", "),
+            self.size,
+            self.leader_before.as_deref().unwrap_or("unknown"),
+            self.chain
+        )
+    }
+
+    fn reverts(&self) -> Vec<RevertAction> {
+        self.targets
+            .iter()
+            .map(|m| {
+                RevertAction::RemoveIptablesChain(RemoveIptablesChain {
+                    node: m.node.clone(),
+                    chain: self.chain.clone(),
+                    hooks: HOOKS.iter().map(|h| h.to_string()).collect(),
+                    timeout: self.timeout,
+                })
+            })
+            .collect()
+    }
+
+    fn inject(self: Box<Self>) -> BoxFuture<'static, Result<serde_json::Value, FaultError>> {
+        Box::pin(async move {
+            for m in &self.targets {
+                let node = self.ctx.nodes.get(&m.node).ok_or_else(|| {
+                    FaultError(format!("node {} is not in the inventory", m.node))
+                })?;
+                for argv in self.rules(m).install() {
+                    let out = node
+                        .run(&argv, self.timeout.get())
+                        .await
+                        .map_err(FaultError::new)?;
+                    if !out.success() {
+                        return Err(FaultError(format!(
+                            "`{}` on {}: {}",
+                            argv.join(" "),
+                            m.node,
+                            out.summary()
+                        )));
+                    }
+                }
+            }
+            let isolated: Vec<_> = self
+                .targets
+                .iter()
+                .map(|m| serde_json::json!({ "node": m.node, "member": m.name }))
+                .collect();
+            Ok(serde_json::json!({
+                "chain": self.chain,
+                "isolated": isolated,
+                "members": self.size,
+                "leader_before": self.leader_before,
+                "term_before": self.term_before,
+                "client_traffic": self.client_traffic,
+            }))
+        })
+    }
+}

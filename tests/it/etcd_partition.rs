@@ -1,0 +1,272 @@
+//! `etcd-partition` and the `etcd` probe against the lab's real 3-member etcd 3.4 cluster.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use kubedrill::etcd::{inventory_members, ClusterView, EtcdMember, Gateway};
+
+use crate::common::{kubedrill, temp_dir, write};
+use crate::drill_lab::{
+    iptables_state, journal_has, pool, run_file, shipped, sigint, until, DrillLab,
+};
+use crate::lab_fixture::{LabFixture, LabKey};
+
+static LAB: DrillLab = DrillLab::new(LabKey::Etcd);
+const NODES: [&str; 3] = ["n0", "n1", "n2"];
+
+fn members(lab: &LabFixture) -> Vec<EtcdMember> {
+    inventory_members(&pool(lab))
+}
+
+async fn view(lab: &LabFixture) -> ClusterView {
+    let gw = Gateway::new(None, Duration::from_millis(800)).unwrap();
+    ClusterView::gather(&gw, &members(lab)).await
+}
+
+/// The agreed leader's member name and term, once the cluster has one.
+async fn healthy_leader(lab: &LabFixture) -> (String, u64) {
+    until(Duration::from_secs(60), "an etcd leader", || async {
+        let v = view(lab).await;
+        let name = v
+            .leader()
+            .and_then(|id| v.name_of(id))
+            .map(str::to_string)?;
+        Some((name, v.term()?))
+    })
+    .await
+}
+
+fn iptables_all(lab: &LabFixture) -> Vec<String> {
+    NODES.iter().map(|n| iptables_state(lab, n)).collect()
+}
+
+#[tokio::test]
+async fn partitioning_the_leader_elects_a_new_one_and_heal_restores_iptables_exactly() {
+    let (_turn, lab) = LAB.turn().await;
+    let before = iptables_all(lab);
+    let (old, term) = healthy_leader(lab).await;
+    let reports = temp_dir();
+    let file = shipped("lab/etcd-partition-leader.yaml");
+    let run = tokio::spawn(async move { run_file(&file, lab, reports.path()).await });
+
+    // While the fault holds: the isolated old leader knows no leader, the other two agree
+    // on a new one in a higher term.
+    let (new, new_term) = until(
+        Duration::from_secs(30),
+        "a new leader without the old one",
+        || async {
+            let v = view(lab).await;
+            let isolated = v.status_of(&old)?;
+            let new = v.leader().and_then(|id| v.name_of(id))?.to_string();
+            (isolated.leader == 0 && new != old).then(|| (new, v.term().unwrap_or(0)))
+        },
+    )
+    .await;
+    assert!(
+        new_term > term,
+        "new leader {new}: term {term} → {new_term}"
+    );
+
+    let outcome = run.await.unwrap();
+    let r = &outcome.report;
+    assert_eq!(r.exit_code, 0, "verdict {:?}: {:?}", r.verdict, r.reason);
+    let details = &r.faults[0].details;
+    assert_eq!(details["leader_before"], old.as_str());
+    assert_eq!(details["isolated"][0]["member"], old.as_str());
+    let chain = details["chain"].as_str().unwrap();
+    assert!(chain.starts_with("KUBEDRILL-PART-"));
+    let samples = &r.probes[0].samples;
+    assert!(samples.iter().any(|s| !s.ok), "the probe saw the election");
+    assert!(
+        samples.iter().any(|s| s
+            .detail
+            .as_ref()
+            .is_some_and(|d| d["leader_changes"].as_u64() >= Some(1))),
+        "the probe counted the leader change"
+    );
+    assert_eq!(
+        iptables_all(lab),
+        before,
+        "heal left iptables exactly as before"
+    );
+    healthy_leader(lab).await;
+}
+
+#[tokio::test]
+async fn partitioning_a_follower_keeps_the_leader() {
+    let (_turn, lab) = LAB.turn().await;
+    let before = iptables_all(lab);
+    let (leader, _) = healthy_leader(lab).await;
+    let reports = temp_dir();
+    let root = reports.path().to_path_buf();
+    let file = shipped("lab/etcd-partition-follower.yaml");
+    let run = tokio::spawn(async move { run_file(&file, lab, &root).await });
+
+    until(
+        Duration::from_secs(20),
+        "the fault to be injected",
+        || async { journal_has(reports.path(), "\"entry\":\"injected\"").then_some(()) },
+    )
+    .await;
+    // Cut off and past an election timeout, the follower has lost its leader; the
+    // other two still agree on the same leader as before.
+    until(
+        Duration::from_secs(8),
+        "the isolated follower to lose its leader",
+        || async {
+            let v = view(lab).await;
+            let lost = v
+                .members
+                .iter()
+                .any(|(_, s)| s.as_ref().is_ok_and(|s| s.leader == 0));
+            lost.then_some(())
+        },
+    )
+    .await;
+    let v = view(lab).await;
+    let kept = v.leader().and_then(|id| v.name_of(id)).map(str::to_string);
+    assert_eq!(
+        kept.as_deref(),
+        Some(leader.as_str()),
+        "the leader stayed during the partition"
+    );
+
+    let outcome = run.await.unwrap();
+    let r = &outcome.report;
+    assert_eq!(r.exit_code, 0, "verdict {:?}: {:?}", r.verdict, r.reason);
+    assert_eq!(r.faults[0].details["leader_before"], leader.as_str());
+    assert_ne!(
+        r.faults[0].details["isolated"][0]["member"],
+        leader.as_str()
+    );
+    assert_eq!(iptables_all(lab), before);
+}
+
+fn two_members_scenario(lab: &LabFixture, extra: &str) -> String {
+    format!(
+        "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: {{ name: two-of-three }}\n\
+         target: {{ inventory: {}/inventory.yaml }}\n\
+         steps:\n  - fault:\n      etcd-partition: {{ members: [n0, n1]{extra} }}\n    for: 5s\n",
+        lab.cfg.dir.display()
+    )
+}
+
+#[test]
+fn the_quorum_guard_refuses_two_of_three_when_validating() {
+    let text = "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: { name: q }\n\
+                steps:\n  - fault:\n      etcd-partition: { members: [n0, n1], etcd-nodes: [n0, n1, n2] }\n    for: 5s\n";
+    let errs =
+        kubedrill::scenario::load_str(std::path::Path::new("q.yaml"), text, &Default::default())
+            .expect_err("refused");
+    let text = format!("{errs:?}");
+    assert!(
+        text.contains("leaves 1 connected, but quorum needs 2"),
+        "{text}"
+    );
+    let ok = "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: { name: q }\n\
+              steps:\n  - fault:\n      etcd-partition: { members: [n0, n1], etcd-nodes: [n0, n1, n2], allow-quorum-loss: true }\n    for: 5s\n";
+    kubedrill::scenario::load_str(std::path::Path::new("q.yaml"), ok, &Default::default())
+        .expect("allowed explicitly");
+}
+
+#[tokio::test]
+async fn the_quorum_guard_refuses_two_of_three_at_prepare_and_injects_nothing() {
+    let (_turn, lab) = LAB.turn().await;
+    let before = iptables_all(lab);
+    let dir = temp_dir();
+    let file = write(dir.path(), "two.yaml", &two_members_scenario(lab, ""));
+    let reports = dir.path().join("reports");
+    let out = kubedrill()
+        .args(["run", file.to_str().unwrap(), "--report-dir"])
+        .arg(&reports)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
+    assert!(
+        !journal_has(&reports, "\"entry\":\"injecting\""),
+        "nothing was injected"
+    );
+    let report = crate::common::read_report(&crate::common::only_run_dir(&reports));
+    assert!(
+        report["reason"].as_str().unwrap().contains("quorum"),
+        "{report}"
+    );
+    assert_eq!(iptables_all(lab), before, "iptables untouched");
+}
+
+#[tokio::test]
+async fn sigint_mid_partition_heals() {
+    let (_turn, lab) = LAB.turn().await;
+    let before = iptables_all(lab);
+    healthy_leader(lab).await;
+    let dir = temp_dir();
+    let reports = dir.path().join("reports");
+    let child = kubedrill()
+        .args([
+            "run",
+            shipped("lab/etcd-partition-leader.yaml").to_str().unwrap(),
+            "--report-dir",
+        ])
+        .arg(&reports)
+        .args(["--set", &format!("lab_dir={}", lab.cfg.dir.display())])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    until(
+        Duration::from_secs(30),
+        "the partition to be injected",
+        || async { journal_has(&reports, "\"entry\":\"injected\"").then_some(()) },
+    )
+    .await;
+    assert_ne!(iptables_all(lab), before, "the partition is in place");
+    sigint(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(journal_has(&reports, "\"ok\":true"), "the revert ran");
+    assert_eq!(iptables_all(lab), before, "healed after Ctrl-C");
+    healthy_leader(lab).await;
+}
+
+#[tokio::test]
+async fn a_probe_of_a_partitioned_member_is_bounded_by_its_timeout() {
+    let (_turn, lab) = LAB.turn().await;
+    let before = iptables_all(lab);
+    healthy_leader(lab).await;
+    let n2 = members(lab).into_iter().find(|m| m.node == "n2").unwrap();
+    let dir = temp_dir();
+    let text = format!(
+        "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: {{ name: bounded }}\n\
+         target: {{ inventory: {}/inventory.yaml }}\n\
+         probes:\n  - name: n2\n    interval: 200ms\n    timeout: 400ms\n    etcd: {{ endpoints: [\"{}\"] }}\n\
+         steps:\n  - wait: 1s\n  - fault:\n      etcd-partition: {{ member: n2, client-traffic: true }}\n    for: 3s\n",
+        lab.cfg.dir.display(),
+        n2.client
+    );
+    let file = write(dir.path(), "bounded.yaml", &text);
+    let outcome = run_file(&file, lab, &dir.path().join("reports")).await;
+    let samples = &outcome.report.probes[0].samples;
+    let failed: Vec<_> = samples.iter().filter(|s| !s.ok).collect();
+    assert!(failed.len() >= 3, "the cut-off member fails: {samples:?}");
+    for s in samples {
+        assert!(
+            s.latency_ms < 500.0,
+            "sample took {} ms (timeout 400ms): {:?}",
+            s.latency_ms,
+            s.error
+        );
+    }
+    assert!(
+        failed
+            .iter()
+            .any(|s| s.error.as_deref().unwrap_or("").contains("timed out")),
+        "{failed:?}"
+    );
+    assert_eq!(iptables_all(lab), before);
+}

@@ -1,0 +1,137 @@
+//! `nats-leader-kill` and the `nats` probe against the lab's real 3-server JetStream cluster.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use kubedrill::nats::{agreed_leader, inventory_servers, LeaderOf, Monitor, MonitorEndpoint};
+
+use crate::common::{kubedrill, temp_dir};
+use crate::drill_lab::{journal_has, pool, run_file, shipped, sigint, until, DrillLab};
+use crate::lab_fixture::{LabFixture, LabKey};
+
+static LAB: DrillLab = DrillLab::new(LabKey::Nats);
+
+fn monitors(lab: &LabFixture) -> BTreeMap<String, MonitorEndpoint> {
+    inventory_servers(&pool(lab))
+        .into_iter()
+        .map(|s| (s.name, s.monitor))
+        .collect()
+}
+
+fn monitor() -> Monitor {
+    Monitor::new(Duration::from_millis(800), None).unwrap()
+}
+
+/// The meta leader a majority of all three servers agrees on, once there is one.
+async fn meta_leader(lab: &LabFixture) -> String {
+    let eps = monitors(lab);
+    until(
+        Duration::from_secs(60),
+        "a JetStream meta leader",
+        || async {
+            let m = monitor();
+            let reports =
+                futures::future::join_all(eps.values().map(|ep| m.leader_of(ep, &LeaderOf::Meta)))
+                    .await;
+            let names: Vec<Option<&str>> = reports
+                .iter()
+                .map(|r| r.as_ref().ok().and_then(|n| n.as_deref()))
+                .collect();
+            agreed_leader(names, eps.len())
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn sigkill_of_the_meta_leader_fails_over_and_the_server_rejoins() {
+    let (_turn, lab) = LAB.turn().await;
+    let old = meta_leader(lab).await;
+    let reports = temp_dir();
+    let outcome = run_file(&shipped("lab/nats-leader-kill.yaml"), lab, reports.path()).await;
+    let r = &outcome.report;
+    assert_eq!(r.exit_code, 0, "verdict {:?}: {:?}", r.verdict, r.reason);
+
+    let d = &r.faults[0].details;
+    assert_eq!(d["old_leader"], old.as_str());
+    let new = d["new_leader"].as_str().expect("a new leader was elected");
+    assert_ne!(new, old);
+    let failover = d["failover_ms"].as_f64().expect("failover time measured");
+    assert!(
+        failover > 0.0 && failover < 30_000.0,
+        "failover {failover} ms"
+    );
+    assert!(
+        d["kill"].as_str().unwrap().starts_with("kill -KILL "),
+        "{d}"
+    );
+    let on_disk = std::fs::read_to_string(outcome.run_dir.join("report.json")).unwrap();
+    assert!(
+        on_disk.contains("\"failover_ms\""),
+        "failover time is in report.json"
+    );
+
+    let samples = &r.probes[0].samples;
+    assert!(samples.iter().any(|s| !s.ok), "the probe saw the election");
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.detail.as_ref().is_some_and(|d| d["leader"] == new)),
+        "samples name the new leader"
+    );
+    assert!(
+        r.reverts.iter().all(|v| v.outcome == "ok"),
+        "{:?}",
+        r.reverts
+    );
+    // The revert waited for it; the killed server is back and current in the meta group.
+    let leader = monitor()
+        .rejoined(&old, &monitors(lab))
+        .await
+        .expect("rejoined");
+    assert!(!leader.is_empty());
+}
+
+#[tokio::test]
+async fn sigint_mid_nats_kill_restarts_the_killed_server() {
+    let (_turn, lab) = LAB.turn().await;
+    let old = meta_leader(lab).await;
+    let eps = monitors(lab);
+    let dir = temp_dir();
+    let reports = dir.path().join("reports");
+    let child = kubedrill()
+        .args([
+            "run",
+            shipped("lab/nats-leader-kill.yaml").to_str().unwrap(),
+            "--report-dir",
+        ])
+        .arg(&reports)
+        .args(["--set", &format!("lab_dir={}", lab.cfg.dir.display())])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    until(
+        Duration::from_secs(60),
+        "the kill to be injected",
+        || async { journal_has(&reports, "\"entry\":\"injected\"").then_some(()) },
+    )
+    .await;
+    assert!(
+        monitor().jsz(&eps[&old], "").await.is_err(),
+        "{old} is down"
+    );
+    sigint(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    monitor()
+        .rejoined(&old, &eps)
+        .await
+        .expect("restarted and rejoined after Ctrl-C");
+}
