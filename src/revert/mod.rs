@@ -3,8 +3,10 @@
 //! Adding a kind of revert = a type implementing [`Undo`] plus one line in `revert_actions!`.
 
 mod command;
+mod cluster;
 
 pub use command::{node_manual, shell_words, LocalCommand, NodeCommand};
+pub use cluster::{Uncordon, WaitPodsReady};
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -39,6 +41,8 @@ macro_rules! revert_actions {
 revert_actions! {
     LocalCommand => LocalCommand,
     NodeCommand => NodeCommand,
+    Uncordon => Uncordon,
+    WaitPodsReady => WaitPodsReady,
 }
 
 impl RevertAction {
