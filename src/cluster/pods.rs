@@ -1,8 +1,6 @@
 //! Pod reads and writes for drains and pod faults: what `kubectl drain` skips or refuses,
 //! evictions through the policy/v1 Eviction subresource, and replacement tracking.
 
-use std::collections::BTreeSet;
-
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -207,21 +205,6 @@ pub async fn is_gone(
         None => Ok(true),
         Some(p) => Ok(p.metadata.uid.as_deref() != Some(uid)),
     }
-}
-
-/// A Ready pod of the controller `owner_uid` in `namespace` that is not one of `known`.
-pub async fn ready_replacement(
-    client: &kube::Client,
-    namespace: &str,
-    owner_uid: &str,
-    known: &BTreeSet<String>,
-) -> Result<Option<Pod>, kube::Error> {
-    let pods = matching(client, namespace, None).await?;
-    Ok(pods.into_iter().find(|p| {
-        controller(p).is_some_and(|c| c.uid == owner_uid)
-            && !known.contains(uid(p))
-            && is_ready(p)
-    }))
 }
 
 #[cfg(test)]

@@ -3,6 +3,11 @@
 //! `inject` runs. Adding a fault = a new file plus one line in `fault_kinds!` below.
 
 mod command;
+mod cordon;
+mod drain;
+mod drain_pods;
+mod node_targets;
+mod pod_delete;
 
 use std::sync::Arc;
 
@@ -95,4 +100,7 @@ macro_rules! fault_kinds {
 
 fault_kinds! {
     Command => command::CommandFault,
+    Cordon => cordon::CordonFault,
+    Drain => drain::DrainFault,
+    PodDelete => pod_delete::PodDeleteFault,
 }
