@@ -2,7 +2,9 @@
 //! `build` that returns the [`Sampler`] the engine calls on the probe's schedule.
 //! Adding a probe = a new file plus one line in `probe_kinds!` below.
 
+mod api;
 mod command;
+mod kube_client;
 mod dns;
 mod http;
 mod tcp;
@@ -76,6 +78,7 @@ macro_rules! probe_kinds {
 
 probe_kinds! {
     Http => http::HttpProbe,
+    Api => api::ApiProbe,
     Tcp => tcp::TcpProbe,
     Dns => dns::DnsProbe,
     Command => command::CommandProbe,
