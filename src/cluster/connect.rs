@@ -171,7 +171,10 @@ mod tests {
         let s = settings(&["kind-drill"], &[]);
         assert!(check_allowed(&s, "kind-drill", false).is_ok());
         let err = check_allowed(&s, "prod", false).unwrap_err().to_string();
-        assert!(err.contains("\"prod\"") && err.contains("--allow-context prod"), "{err}");
+        assert!(
+            err.contains("\"prod\"") && err.contains("--allow-context prod"),
+            "{err}"
+        );
         assert!(check_allowed(&settings(&["kind-drill"], &["prod"]), "prod", false).is_ok());
     }
 

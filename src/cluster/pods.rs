@@ -18,7 +18,10 @@ pub enum Disposition {
     /// Evicted (or deleted).
     Evict,
     /// Blocks the drain unless the named option is set.
-    Refuse { reason: &'static str, option: &'static str },
+    Refuse {
+        reason: &'static str,
+        option: &'static str,
+    },
 }
 
 /// What the drain options allow.
@@ -60,7 +63,10 @@ pub fn disposition(pod: &Pod, rules: DrainRules) -> Disposition {
 /// The controlling owner reference.
 pub fn controller(pod: &Pod) -> Option<&OwnerReference> {
     let owners = pod.metadata.owner_references.as_ref();
-    owners.into_iter().flatten().find(|o| o.controller == Some(true))
+    owners
+        .into_iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
 }
 
 fn uses_empty_dir(pod: &Pod) -> bool {
@@ -74,7 +80,10 @@ fn is_finished(pod: &Pod) -> bool {
 
 /// The pod's phase, empty when unknown.
 pub fn phase(pod: &Pod) -> &str {
-    pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default()
+    pod.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or_default()
 }
 
 /// True when the pod's `Ready` condition is `True` and it is not being deleted.
@@ -106,7 +115,10 @@ pub fn uid(pod: &Pod) -> &str {
 
 /// The node a pod is bound to.
 pub fn node_of(pod: &Pod) -> &str {
-    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or_default()
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .unwrap_or_default()
 }
 
 /// Every pod bound to `node`, in all namespaces.
@@ -250,7 +262,10 @@ mod tests {
             force: true,
             delete_emptydir_data: true,
         };
-        assert_eq!(disposition(&pod(Some("ReplicaSet")), strict), Disposition::Evict);
+        assert_eq!(
+            disposition(&pod(Some("ReplicaSet")), strict),
+            Disposition::Evict
+        );
         assert_eq!(
             disposition(&pod(Some("DaemonSet")), strict),
             Disposition::Skip("DaemonSet-managed")
@@ -260,13 +275,19 @@ mod tests {
         assert_eq!(disposition(&mirror, all), Disposition::Skip("mirror pod"));
         assert!(matches!(
             disposition(&pod(None), strict),
-            Disposition::Refuse { option: "force", .. }
+            Disposition::Refuse {
+                option: "force",
+                ..
+            }
         ));
         assert_eq!(disposition(&pod(None), all), Disposition::Evict);
         let scratch = with_empty_dir(pod(Some("ReplicaSet")));
         assert!(matches!(
             disposition(&scratch, strict),
-            Disposition::Refuse { option: "delete-emptydir-data", .. }
+            Disposition::Refuse {
+                option: "delete-emptydir-data",
+                ..
+            }
         ));
         assert_eq!(disposition(&scratch, all), Disposition::Evict);
         let mut done = pod(None);

@@ -57,7 +57,10 @@ impl NodeSelection {
             validate_label_selector(sel, &at.key("selector"), errs);
         }
         if let Some(n) = self.names.iter().find(|n| self.exclude.contains(n)) {
-            errs.add(at.key("exclude"), format!("node {n} is both named and excluded"));
+            errs.add(
+                at.key("exclude"),
+                format!("node {n} is both named and excluded"),
+            );
         }
         if for_probe {
             if self.count.is_some() || self.pick != Pick::First {
@@ -69,7 +72,10 @@ impl NodeSelection {
             Some(0) => errs.add(at.key("count"), "count must be at least 1"),
             Some(c) if !self.names.is_empty() && c > self.names.len() => errs.add(
                 at.key("count"),
-                format!("count {c} is more than the {} named nodes", self.names.len()),
+                format!(
+                    "count {c} is more than the {} named nodes",
+                    self.names.len()
+                ),
             ),
             _ => {}
         }
@@ -112,8 +118,13 @@ impl NodeSelection {
             .or((!self.names.is_empty()).then_some(self.names.len()))
     }
 
-    /// The nodes matching every criterion, sorted by name, never the harness's own node.
-    pub async fn matching(&self, client: &kube::Client) -> Result<Vec<Node>, String> {
+    /// The nodes matching every criterion, sorted by name; `me` (the harness's own node,
+    /// [`SelfIdentity::detect`] for faults) is left out.
+    pub async fn matching(
+        &self,
+        client: &kube::Client,
+        me: &SelfIdentity,
+    ) -> Result<Vec<Node>, String> {
         let api: Api<Node> = Api::all(client.clone());
         let mut lp = ListParams::default();
         if let Some(sel) = &self.selector {
@@ -123,19 +134,21 @@ impl NodeSelection {
             .list(&lp)
             .await
             .map_err(|e| format!("cannot list nodes: {e}"))?;
-        self.filter(listed.items, &SelfIdentity::detect())
+        self.filter(listed.items, me)
     }
 
     /// Resolves the selection for a fault: `count` nodes, picked as asked.
     pub async fn resolve(&self, client: &kube::Client) -> Result<Vec<Node>, String> {
-        let candidates = self.matching(client).await?;
+        let candidates = self.matching(client, &SelfIdentity::detect()).await?;
         self.pick_from(candidates)
     }
 
     fn filter(&self, listed: Vec<Node>, me: &SelfIdentity) -> Result<Vec<Node>, String> {
         for name in &self.names {
             let Some(node) = listed.iter().find(|n| node_name(n) == name) else {
-                return Err(format!("node {name} not found (or not matching the selector)"));
+                return Err(format!(
+                    "node {name} not found (or not matching the selector)"
+                ));
             };
             if me.is(node) {
                 return Err(format!(
@@ -235,7 +248,10 @@ pub fn validate_label_selector(sel: &str, at: &KeyPath, errs: &mut Errors) {
         term.push(c);
     }
     if depth != 0 {
-        errs.add(at, format!("label selector \"{sel}\" has unbalanced parentheses"));
+        errs.add(
+            at,
+            format!("label selector \"{sel}\" has unbalanced parentheses"),
+        );
     }
 }
 
@@ -290,7 +306,11 @@ mod tests {
         n.metadata.name = Some(name.into());
         if cp {
             n.metadata.labels = Some(
-                [("node-role.kubernetes.io/control-plane".to_string(), String::new())].into(),
+                [(
+                    "node-role.kubernetes.io/control-plane".to_string(),
+                    String::new(),
+                )]
+                .into(),
             );
         }
         n.status = Some(NodeStatus {
@@ -323,7 +343,9 @@ mod tests {
             count: Some(2),
             ..Default::default()
         };
-        let picked = sel.pick_from(sel.filter(cluster(), &nobody()).unwrap()).unwrap();
+        let picked = sel
+            .pick_from(sel.filter(cluster(), &nobody()).unwrap())
+            .unwrap();
         assert_eq!(names(&picked), ["w-1", "w-2"]);
     }
 
@@ -338,7 +360,9 @@ mod tests {
             count: Some(3),
             ..Default::default()
         };
-        let err = sel.pick_from(sel.filter(cluster(), &me).unwrap()).unwrap_err();
+        let err = sel
+            .pick_from(sel.filter(cluster(), &me).unwrap())
+            .unwrap_err();
         assert!(err.contains("only 2 match: w-2, w-3"), "{err}");
         let named = NodeSelection {
             names: vec!["w-1".into()],
@@ -363,7 +387,9 @@ mod tests {
             ..Default::default()
         };
         for _ in 0..20 {
-            let picked = sel.pick_from(sel.filter(cluster(), &nobody()).unwrap()).unwrap();
+            let picked = sel
+                .pick_from(sel.filter(cluster(), &nobody()).unwrap())
+                .unwrap();
             assert_eq!(names(&picked), ["w-1", "w-3"]);
         }
     }
@@ -374,6 +400,9 @@ mod tests {
             names: vec!["nope".into()],
             ..Default::default()
         };
-        assert!(sel.filter(cluster(), &nobody()).unwrap_err().contains("nope not found"));
+        assert!(sel
+            .filter(cluster(), &nobody())
+            .unwrap_err()
+            .contains("nope not found"));
     }
 }

@@ -89,10 +89,16 @@ impl FaultKind for DrainFault {
         self.nodes.validate(&at.key("nodes"), errs, false);
         if let Some(g) = self.grace_period {
             if g.get().subsec_nanos() != 0 {
-                errs.add(at.key("grace-period"), "the grace period is whole seconds, e.g. 10s or 0s");
+                errs.add(
+                    at.key("grace-period"),
+                    "the grace period is whole seconds, e.g. 10s or 0s",
+                );
             }
         }
-        for (key, d) in [("timeout", self.timeout), ("retry-interval", self.retry_interval)] {
+        for (key, d) in [
+            ("timeout", self.timeout),
+            ("retry-interval", self.retry_interval),
+        ] {
             if d.get().is_zero() {
                 errs.add(at.key(key), "must be longer than zero");
             }
@@ -140,9 +146,10 @@ async fn plan_node(
     let mut plans = Vec::new();
     for pod in &on_node {
         match pods::disposition(pod, rules) {
-            Disposition::Refuse { reason, option } => {
-                refused.push(format!("{} ({reason}; set `{option}: true`)", pods::full_name(pod)))
-            }
+            Disposition::Refuse { reason, option } => refused.push(format!(
+                "{} ({reason}; set `{option}: true`)",
+                pods::full_name(pod)
+            )),
             d => plans.push(PodPlan::of(pod, d)),
         }
     }
@@ -169,9 +176,19 @@ impl Prepared for PreparedDrain {
             .targets
             .iter()
             .zip(&self.plans)
-            .map(|(t, plan)| format!("{}: {}", node_targets::describe(std::slice::from_ref(t)), drain_pods::summary(plan)))
+            .map(|(t, plan)| {
+                format!(
+                    "{}: {}",
+                    node_targets::describe(std::slice::from_ref(t)),
+                    drain_pods::summary(plan)
+                )
+            })
             .collect();
-        let how = if self.spec.disable_eviction { "delete" } else { "evict" };
+        let how = if self.spec.disable_eviction {
+            "delete"
+        } else {
+            "evict"
+        };
         format!("cordon and drain ({how}) {}", per_node.join("; "))
     }
 

@@ -66,7 +66,12 @@ impl PodPlan {
 pub fn summary(plans: &[PodPlan]) -> String {
     let (skip, evict): (Vec<&PodPlan>, Vec<&PodPlan>) =
         plans.iter().partition(|p| p.skipped.is_some());
-    let names = |v: &[&PodPlan]| v.iter().map(|p| p.pod.clone()).collect::<Vec<_>>().join(", ");
+    let names = |v: &[&PodPlan]| {
+        v.iter()
+            .map(|p| p.pod.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut text = format!("evict {} pod(s)", evict.len());
     if !evict.is_empty() {
         text.push_str(&format!(" ({})", names(&evict)));
@@ -206,7 +211,13 @@ async fn evict_until_gone(
         let answer = if plan.disable_eviction {
             pods::delete(client, &p.namespace, &p.name, plan.grace_period_seconds)
                 .await
-                .map(|deleted| if deleted { Evicted::Accepted } else { Evicted::Gone })
+                .map(|deleted| {
+                    if deleted {
+                        Evicted::Accepted
+                    } else {
+                        Evicted::Gone
+                    }
+                })
         } else {
             pods::evict(client, &p.namespace, &p.name, plan.grace_period_seconds).await
         };

@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use super::FaultError;
-use crate::cluster::select::{node_name, NodeSelection};
 use crate::cluster::nodes;
+use crate::cluster::select::{node_name, NodeSelection};
 use crate::revert::{RevertAction, Uncordon};
 
 /// One resolved node.
@@ -36,7 +36,11 @@ pub fn uncordon_reverts(targets: &[TargetNode]) -> Vec<RevertAction> {
     targets
         .iter()
         .filter(|t| !t.was_cordoned)
-        .map(|t| RevertAction::Uncordon(Uncordon { node: t.node.clone() }))
+        .map(|t| {
+            RevertAction::Uncordon(Uncordon {
+                node: t.node.clone(),
+            })
+        })
         .collect()
 }
 

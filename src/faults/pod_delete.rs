@@ -79,7 +79,10 @@ impl FaultKind for PodDeleteFault {
             (None, Some(s)) => validate_label_selector(s, &at.key("selector"), errs),
             (Some(_), None) => {
                 if self.count.is_some() || self.percent.is_some() {
-                    errs.add(at, "`count` and `percent` need a `selector`; `name` is one pod");
+                    errs.add(
+                        at,
+                        "`count` and `percent` need a `selector`; `name` is one pod",
+                    );
                 }
             }
         }
@@ -92,8 +95,14 @@ impl FaultKind for PodDeleteFault {
         if self.percent.is_some_and(|p| p == 0 || p > 100) {
             errs.add(at.key("percent"), "percent is between 1 and 100");
         }
-        if self.grace_period.is_some_and(|g| g.get().subsec_nanos() != 0) {
-            errs.add(at.key("grace-period"), "the grace period is whole seconds, e.g. 0s or 30s");
+        if self
+            .grace_period
+            .is_some_and(|g| g.get().subsec_nanos() != 0)
+        {
+            errs.add(
+                at.key("grace-period"),
+                "the grace period is whole seconds, e.g. 0s or 30s",
+            );
         }
     }
 
@@ -194,11 +203,13 @@ impl Prepared for PreparedPodDelete {
 
     fn reverts(&self) -> Vec<RevertAction> {
         match &self.selector {
-            Some(selector) if self.min_ready > 0 => vec![RevertAction::WaitPodsReady(WaitPodsReady {
-                namespace: self.namespace.clone(),
-                selector: selector.clone(),
-                min_ready: self.min_ready,
-            })],
+            Some(selector) if self.min_ready > 0 => {
+                vec![RevertAction::WaitPodsReady(WaitPodsReady {
+                    namespace: self.namespace.clone(),
+                    selector: selector.clone(),
+                    min_ready: self.min_ready,
+                })]
+            }
             _ => Vec::new(),
         }
     }

@@ -140,12 +140,9 @@ impl ApiSampler {
         let endpoints = self.endpoints().await?;
         let path = self.spec.path();
         let timeout = self.client.timeout();
-        let results = futures::future::join_all(
-            endpoints
-                .iter()
-                .map(|(_, c)| health(c, path, timeout)),
-        )
-        .await;
+        let results =
+            futures::future::join_all(endpoints.iter().map(|(_, c)| health(c, path, timeout)))
+                .await;
         let mut detail = serde_json::Map::new();
         let mut failed = Vec::new();
         for ((url, _), r) in endpoints.iter().zip(&results) {

@@ -4,10 +4,14 @@
 
 mod api;
 mod command;
-mod kube_client;
 mod dns;
 mod http;
+mod kube_client;
+mod lease;
+mod node_ready;
+mod pods_running;
 mod tcp;
+mod workload;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,6 +83,10 @@ macro_rules! probe_kinds {
 probe_kinds! {
     Http => http::HttpProbe,
     Api => api::ApiProbe,
+    NodeReady => node_ready::NodeReadyProbe,
+    Workload => workload::WorkloadProbe,
+    PodsRunning => pods_running::PodsRunningProbe,
+    Lease => lease::LeaseProbe,
     Tcp => tcp::TcpProbe,
     Dns => dns::DnsProbe,
     Command => command::CommandProbe,

@@ -2,11 +2,11 @@
 //! so `kubedrill recover` can run it from the journal alone after a crash.
 //! Adding a kind of revert = a type implementing [`Undo`] plus one line in `revert_actions!`.
 
-mod command;
 mod cluster;
+mod command;
 
-pub use command::{node_manual, shell_words, LocalCommand, NodeCommand};
 pub use cluster::{Uncordon, WaitPodsReady};
+pub use command::{node_manual, shell_words, LocalCommand, NodeCommand};
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
