@@ -3,10 +3,12 @@
 //! inject + revert, and the revert is journaled before the fault is injected.
 
 pub mod access;
+pub mod cli;
 pub mod cluster;
 pub mod engine;
 pub mod exit_code;
 pub mod faults;
+pub mod lab;
 pub mod measure;
 pub mod probes;
 pub mod report;

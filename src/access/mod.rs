@@ -3,14 +3,23 @@
 //! network namespace. Every command has a timeout and is passed as argv, never through a
 //! shell unless the user wrote one.
 
+mod docker;
+mod inventory;
+mod local;
 mod spec;
+mod ssh;
 
+pub use docker::docker_argv;
+pub use inventory::{Inventory, InventoryError};
+pub use local::{local_argv, run_local};
 pub use spec::{
     AccessSpec, DockerAccess, KnownHostsPolicy, LocalAccess, NodeSpec, ServiceSpec, SshAccess,
 };
+pub use ssh::{remote_command, shell_quote, DEFAULT_CONNECT_TIMEOUT};
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +38,16 @@ pub struct CommandOutput {
 }
 
 impl CommandOutput {
+    /// An output from raw bytes (lossy UTF-8, trimmed).
+    pub fn new(exit_code: Option<i32>, stdout: &[u8], stderr: &[u8], duration: Duration) -> Self {
+        Self {
+            exit_code,
+            stdout: String::from_utf8_lossy(stdout).trim().to_string(),
+            stderr: String::from_utf8_lossy(stderr).trim().to_string(),
+            duration,
+        }
+    }
+
     /// True when the command exited with status 0.
     pub fn success(&self) -> bool {
         self.exit_code == Some(0)
@@ -71,15 +90,20 @@ pub enum AccessError {
     },
 }
 
-/// A live handle on one node; connections are opened lazily and reused.
+/// A live handle on one node; an SSH connection is opened on the first command and reused.
 pub struct NodeAccess {
     spec: NodeSpec,
+    ssh: Option<ssh::SshConnection>,
 }
 
 impl NodeAccess {
     /// A handle that has not connected yet.
     pub fn new(spec: NodeSpec) -> Self {
-        Self { spec }
+        let ssh = match &spec.access {
+            AccessSpec::Ssh(access) => Some(ssh::SshConnection::new(&spec.name, access)),
+            _ => None,
+        };
+        Self { spec, ssh }
     }
 
     /// The node's inventory entry.
@@ -87,33 +111,38 @@ impl NodeAccess {
         &self.spec
     }
 
-    /// Runs `argv` on the node, killing it after `timeout`.
+    /// Runs `argv` on the node, killing it after `timeout`. For SSH, the first command
+    /// also opens the connection, bounded separately by the connect timeout.
     pub async fn run(
         &self,
         argv: &[String],
         timeout: Duration,
     ) -> Result<CommandOutput, AccessError> {
-        let full = self.local_argv(argv)?;
-        run_local(&self.spec.name, &full, timeout).await
+        let name = &self.spec.name;
+        match (&self.spec.access, &self.ssh) {
+            (AccessSpec::Ssh(_), Some(ssh)) => ssh.run(argv, timeout).await,
+            (AccessSpec::Docker(docker), _) => {
+                run_local(name, &docker_argv(docker, argv), timeout).await
+            }
+            (AccessSpec::Local(local), _) => {
+                run_local(name, &local_argv(local, argv), timeout).await
+            }
+            (AccessSpec::Ssh(_), None) => unreachable!("NodeAccess::new prepares ssh"),
+        }
     }
 
-    /// Closes any open connection.
-    pub async fn close(&self) {}
+    /// The SSH control socket while a master connection is open (None otherwise).
+    pub async fn ssh_control_socket(&self) -> Option<PathBuf> {
+        match &self.ssh {
+            Some(ssh) => ssh.control_socket().await,
+            None => None,
+        }
+    }
 
-    fn local_argv(&self, argv: &[String]) -> Result<Vec<String>, AccessError> {
-        match &self.spec.access {
-            AccessSpec::Local(local) => Ok(match &local.netns {
-                Some(ns) => ["ip", "netns", "exec", ns]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .chain(argv.iter().cloned())
-                    .collect(),
-                None => argv.to_vec(),
-            }),
-            _ => Err(AccessError::Connect {
-                node: self.spec.name.clone(),
-                message: "this access method is not implemented yet".into(),
-            }),
+    /// Closes any open connection; a later command reconnects.
+    pub async fn close(&self) {
+        if let Some(ssh) = &self.ssh {
+            ssh.close().await;
         }
     }
 }
@@ -146,56 +175,6 @@ impl NodePool {
 
     /// Closes every open connection.
     pub async fn close_all(&self) {
-        for node in self.nodes.values() {
-            node.close().await;
-        }
-    }
-}
-
-/// Runs a local program with a timeout, capturing trimmed output. The child is killed
-/// when the timeout fires.
-pub async fn run_local(
-    node: &str,
-    argv: &[String],
-    timeout: Duration,
-) -> Result<CommandOutput, AccessError> {
-    let command = argv.join(" ");
-    let Some((program, args)) = argv.split_first() else {
-        return Err(AccessError::Spawn {
-            node: node.into(),
-            command,
-            message: "empty command".into(),
-        });
-    };
-    let start = Instant::now();
-    let child = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| AccessError::Spawn {
-            node: node.into(),
-            command: command.clone(),
-            message: e.to_string(),
-        })?;
-    match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(Ok(out)) => Ok(CommandOutput {
-            exit_code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).trim().to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            duration: start.elapsed(),
-        }),
-        Ok(Err(e)) => Err(AccessError::Spawn {
-            node: node.into(),
-            command,
-            message: e.to_string(),
-        }),
-        Err(_) => Err(AccessError::Timeout {
-            node: node.into(),
-            command,
-            after: timeout,
-        }),
+        futures::future::join_all(self.nodes.values().map(|n| n.close())).await;
     }
 }

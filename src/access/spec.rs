@@ -23,7 +23,8 @@ pub struct NodeSpec {
     /// The node's address, when known (informational; access has its own host).
     #[serde(default)]
     pub address: Option<String>,
-    /// How commands reach the node.
+    /// How commands reach the node, written `access: { ssh: {...} }` (one key).
+    #[serde(with = "serde_yaml::with::singleton_map")]
     pub access: AccessSpec,
     /// Services on this node by name (`etcd`, `nats`, `dns`, `kubelet`, ...).
     #[serde(default)]

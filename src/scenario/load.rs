@@ -75,13 +75,12 @@ pub fn load_str(path: &Path, source: &str, vars: &Vars) -> Result<Scenario, Vec<
         }]
     })?;
     let mut errs = Errors::new(path, &index);
-    let scenario = build(path, doc, &mut errs);
-    if let Some(s) = &scenario {
-        validate(s, &mut errs);
-    }
-    match scenario {
-        Some(s) if errs.is_empty() => Ok(s),
-        _ => Err(errs.into_vec()),
+    let Some((scenario, gaps)) = build(path, doc, &mut errs) else { return Err(errs.into_vec()) };
+    validate(&scenario, &gaps, &mut errs);
+    if errs.is_empty() {
+        Ok(scenario)
+    } else {
+        Err(errs.into_vec())
     }
 }
 
@@ -108,8 +107,17 @@ fn scenario_defaults(source: &str) -> Vars {
 }
 
 /// Deserialises one section, recording the error with its key path.
+/// Goes through JSON values because serde_yaml's `Value` only accepts `!tagged` enums,
+/// while scenarios write kinds as one-key maps (`http: {...}`).
 fn section<T: DeserializeOwned>(value: Value, at: &KeyPath, errs: &mut Errors) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
+    let json = match serde_json::to_value(&value) {
+        Ok(j) => j,
+        Err(e) => {
+            errs.add(at, format!("cannot be read: {e} (keys must be strings)"));
+            return None;
+        }
+    };
+    match serde_path_to_error::deserialize::<_, T>(json) {
         Ok(v) => Some(v),
         Err(e) => {
             let inner = e.path().to_string();
@@ -120,7 +128,12 @@ fn section<T: DeserializeOwned>(value: Value, at: &KeyPath, errs: &mut Errors) -
             } else {
                 at.key(&inner).to_string()
             };
-            errs.add(path, e.into_inner().to_string());
+            let message = e.into_inner().to_string();
+            let path = match unknown_variant(&message) {
+                Some(v) => format!("{path}.{v}"),
+                None => path,
+            };
+            errs.add(path, message);
             None
         }
     }
@@ -130,24 +143,25 @@ fn take(map: &mut Mapping, key: &str) -> Option<Value> {
     map.remove(key)
 }
 
-fn build(path: &Path, doc: Value, errs: &mut Errors) -> Option<Scenario> {
+/// What the structural pass knows even where items failed to parse.
+pub(crate) struct Gaps {
+    /// Names of every probe item that has a `name`, parsed or not.
+    pub probe_names: BTreeSet<String>,
+    /// Number of step items written, parsed or not.
+    pub steps_written: usize,
+}
+
+/// Builds as much of the scenario as parses; broken parts are recorded and left out (or
+/// defaulted) so the semantic checks can still report their own errors.
+fn build(path: &Path, doc: Value, errs: &mut Errors) -> Option<(Scenario, Gaps)> {
     let Value::Mapping(mut top) = doc else {
-        errs.add(
-            "",
-            "a scenario must be a YAML mapping with apiVersion, kind, metadata, probes and steps",
-        );
+        errs.add("", "a scenario must be a YAML mapping with apiVersion, kind, metadata, probes and steps");
         return None;
     };
     for key in top.keys() {
         let name = key.as_str().unwrap_or("?");
         if !TOP_KEYS.contains(&name) {
-            errs.add(
-                name,
-                format!(
-                    "unknown key `{name}`; expected one of {}",
-                    TOP_KEYS.join(", ")
-                ),
-            );
+            errs.add(name, format!("unknown key `{name}`; expected one of {}", TOP_KEYS.join(", ")));
         }
     }
     check_header(&top, errs);
@@ -158,24 +172,31 @@ fn build(path: &Path, doc: Value, errs: &mut Errors) -> Option<Scenario> {
             None
         }
     };
-    let target = opt_section::<Target>(&mut top, "target", errs);
-    let settings = opt_section::<Settings>(&mut top, "settings", errs);
-    let report = opt_section::<ReportSettings>(&mut top, "report", errs);
-    let expect = opt_section(&mut top, "expect", errs);
-    let abort_if = opt_section(&mut top, "abort-if", errs);
-    let probes = list(&mut top, "probes", errs, probe_decl);
-    let steps = list(&mut top, "steps", errs, step);
-    Some(Scenario {
+    let gaps = Gaps { probe_names: raw_names(top.get("probes")), steps_written: raw_len(top.get("steps")) };
+    let scenario = Scenario {
         file: path.into(),
-        metadata: metadata?,
-        target: target?,
-        settings: settings?,
-        probes: probes?,
-        steps: steps?,
-        expect: expect?,
-        abort_if: abort_if?,
-        report: report?,
-    })
+        metadata: metadata.unwrap_or(Metadata { name: "unnamed".into(), description: None }),
+        target: opt_section::<Target>(&mut top, "target", errs),
+        settings: opt_section::<Settings>(&mut top, "settings", errs),
+        report: opt_section::<ReportSettings>(&mut top, "report", errs),
+        expect: opt_section(&mut top, "expect", errs),
+        abort_if: opt_section(&mut top, "abort-if", errs),
+        probes: list(&mut top, "probes", errs, probe_decl),
+        steps: list(&mut top, "steps", errs, step),
+    };
+    Some((scenario, gaps))
+}
+
+fn raw_names(v: Option<&Value>) -> BTreeSet<String> {
+    let Some(Value::Sequence(items)) = v else { return BTreeSet::new() };
+    items.iter().filter_map(|i| i.get("name").and_then(Value::as_str).map(String::from)).collect()
+}
+
+fn raw_len(v: Option<&Value>) -> usize {
+    match v {
+        Some(Value::Sequence(items)) => items.len(),
+        _ => 0,
+    }
 }
 
 fn check_header(top: &Mapping, errs: &mut Errors) {
@@ -202,10 +223,10 @@ fn opt_section<T: DeserializeOwned + Default>(
     top: &mut Mapping,
     key: &str,
     errs: &mut Errors,
-) -> Option<T> {
+) -> T {
     match take(top, key) {
-        None | Some(Value::Null) => Some(T::default()),
-        Some(v) => section(v, &KeyPath::at(key), errs),
+        None | Some(Value::Null) => T::default(),
+        Some(v) => section(v, &KeyPath::at(key), errs).unwrap_or_default(),
     }
 }
 
@@ -215,22 +236,17 @@ fn list<T>(
     key: &str,
     errs: &mut Errors,
     item: fn(Value, &KeyPath, &mut Errors) -> Option<T>,
-) -> Option<Vec<T>> {
+) -> Vec<T> {
     let at = KeyPath::at(key);
     let items = match take(top, key) {
-        None | Some(Value::Null) => return Some(Vec::new()),
+        None | Some(Value::Null) => return Vec::new(),
         Some(Value::Sequence(s)) => s,
         Some(_) => {
             errs.add(at, format!("`{key}` must be a list"));
-            return None;
+            return Vec::new();
         }
     };
-    let built: Vec<Option<T>> = items
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| item(v, &at.index(i), errs))
-        .collect();
-    built.into_iter().collect()
+    items.into_iter().enumerate().filter_map(|(i, v)| item(v, &at.index(i), errs)).collect()
 }
 
 const PROBE_COMMON: &[&str] = &["name", "interval", "timeout"];
@@ -283,6 +299,7 @@ fn probe_decl(value: Value, at: &KeyPath, errs: &mut Errors) -> Option<ProbeDecl
         }
     };
     Some(ProbeDecl {
+        index: index_of(at),
         name: name?,
         interval: interval?,
         timeout: timeout?,
@@ -338,7 +355,7 @@ fn step(value: Value, at: &KeyPath, errs: &mut Errors) -> Option<Step> {
         StepAction::Wait(d)
     } else if let Some(spec) = raw.fault {
         StepAction::Fault {
-            id: raw.id.unwrap_or_else(|| at.to_string()),
+            id: raw.id.unwrap_or_else(|| format!("fault-{}", step_number(at))),
             spec,
             hold: raw.hold,
         }
@@ -348,7 +365,26 @@ fn step(value: Value, at: &KeyPath, errs: &mut Errors) -> Option<Step> {
         StepAction::WaitUntil(raw.wait_until?)
     };
     Some(Step {
+        index: index_of(at),
         name: raw.name,
         action,
     })
+}
+
+/// Index from a path like `steps[3]`.
+fn index_of(at: &KeyPath) -> usize {
+    at.as_str()
+        .rsplit_once('[')
+        .and_then(|(_, n)| n.trim_end_matches(']').parse::<usize>().ok())
+        .unwrap_or(0)
+}
+
+/// 1-based step number from a path like `steps[3]`.
+fn step_number(at: &KeyPath) -> usize {
+    index_of(at) + 1
+}
+
+/// `unknown variant `x`, expected ...` → `x`, so the error points at the kind's key.
+fn unknown_variant(message: &str) -> Option<&str> {
+    message.strip_prefix("unknown variant `")?.split('`').next()
 }

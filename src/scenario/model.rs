@@ -95,6 +95,9 @@ fn default_revert_timeout() -> HumanDuration {
 /// A named probe with its own schedule.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeDecl {
+    /// Position in the file's `probes` list (for error locations).
+    #[serde(skip)]
+    pub index: usize,
     pub name: String,
     pub interval: HumanDuration,
     pub timeout: HumanDuration,
@@ -104,6 +107,9 @@ pub struct ProbeDecl {
 /// One step of the timeline.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
+    /// Position in the file's `steps` list (for error locations).
+    #[serde(skip)]
+    pub index: usize,
     pub name: Option<String>,
     pub action: StepAction,
 }

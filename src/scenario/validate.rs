@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use super::errors::{Errors, KeyPath};
 use super::expectation::{Metric, Unit};
+use super::load::Gaps;
 use super::model::{Scenario, StepAction};
 
 /// Records every problem of a parsed scenario.
-pub fn validate(s: &Scenario, errs: &mut Errors) {
+pub(crate) fn validate(s: &Scenario, gaps: &Gaps, errs: &mut Errors) {
     if s.metadata.name.trim().is_empty() {
         errs.add("metadata.name", "the scenario name is empty");
     } else if !s
@@ -22,8 +23,11 @@ pub fn validate(s: &Scenario, errs: &mut Errors) {
             "use letters, digits, `-`, `_` and `.` only (it names the report directory)",
         );
     }
-    let probes = validate_probes(s, errs);
-    validate_steps(s, &probes, errs);
+    let mut probes = validate_probes(s, errs);
+    for name in &gaps.probe_names {
+        probes.entry(name.as_str()).or_insert(usize::MAX);
+    }
+    validate_steps(s, gaps.steps_written, &probes, errs);
     validate_expectations(s, &probes, errs);
     if s.settings.stable_window.get().is_zero() {
         errs.add("settings.stable-window", "must be longer than zero");
@@ -41,8 +45,8 @@ pub fn validate(s: &Scenario, errs: &mut Errors) {
 
 fn validate_probes<'a>(s: &'a Scenario, errs: &mut Errors) -> BTreeMap<&'a str, usize> {
     let mut names = BTreeMap::new();
-    for (i, p) in s.probes.iter().enumerate() {
-        let at = KeyPath::at("probes").index(i);
+    for p in &s.probes {
+        let (i, at) = (p.index, KeyPath::at("probes").index(p.index));
         if p.name.trim().is_empty() {
             errs.add(at.key("name"), "the probe name is empty");
         } else if names.insert(p.name.as_str(), i).is_some() {
@@ -79,16 +83,16 @@ fn check_probe_ref(name: &str, probes: &BTreeMap<&str, usize>, at: KeyPath, errs
     }
 }
 
-fn validate_steps(s: &Scenario, probes: &BTreeMap<&str, usize>, errs: &mut Errors) {
-    if s.steps.is_empty() {
+fn validate_steps(s: &Scenario, written: usize, probes: &BTreeMap<&str, usize>, errs: &mut Errors) {
+    if written == 0 {
         errs.add(
             "steps",
             "there are no steps; add at least one `wait` or `fault`",
         );
     }
     let mut faults: BTreeMap<&str, bool> = BTreeMap::new();
-    for (i, step) in s.steps.iter().enumerate() {
-        let at = KeyPath::at("steps").index(i);
+    for step in &s.steps {
+        let at = KeyPath::at("steps").index(step.index);
         match &step.action {
             StepAction::Wait(d) => positive(d.get(), &at.key("wait"), errs),
             StepAction::Fault { id, spec, hold } => {

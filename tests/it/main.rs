@@ -1,4 +1,13 @@
-//! The one integration test binary; each module is a group of tests.
+//! The integration test binary (one binary keeps link time down); each module is one area.
 
+mod common;
+mod engine_e2e;
+mod kube_rs_client;
 mod kubectl_oracle;
+mod lab_fixture;
+mod lab_lifecycle;
+mod local_access;
+mod signals;
+mod ssh_access;
 mod support;
+mod validation_corpus;

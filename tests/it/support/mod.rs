@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_kube;
+pub mod scenarios;
 
 use std::time::{Duration, Instant};
 

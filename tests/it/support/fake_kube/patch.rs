@@ -205,3 +205,60 @@ fn remove(target: &mut Value, path: &str) -> Result<Value, PatchError> {
     };
     removed.ok_or_else(|| missing(path))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn patched(content_type: &str, patch: Value) -> Result<Value, PatchError> {
+        let mut node = json!({
+            "metadata": {"name": "n", "labels": {"a": "1", "b": "2"}},
+            "spec": {"taints": [{"key": "x", "effect": "NoSchedule"}]},
+        });
+        apply(&mut node, content_type, patch.to_string().as_bytes()).map(|()| node)
+    }
+
+    #[test]
+    fn merge_patch_sets_and_removes_fields() {
+        let node = patched(
+            "application/merge-patch+json",
+            json!({"metadata": {"labels": {"a": null, "c": "3"}}}),
+        )
+        .expect("applies");
+        assert_eq!(node["metadata"]["labels"], json!({"b": "2", "c": "3"}));
+    }
+
+    #[test]
+    fn strategic_merge_patch_merges_lists_by_key() {
+        let patch = json!({"spec": {"taints": [{"key": "y", "effect": "NoExecute"}], "$setElementOrder/taints": []}});
+        let node = patched("application/strategic-merge-patch+json", patch).expect("applies");
+        assert_eq!(node["spec"]["taints"].as_array().map(Vec::len), Some(2));
+        let delete = json!({"spec": {"taints": [{"key": "x", "$patch": "delete"}]}});
+        let node = patched("application/strategic-merge-patch+json", delete).expect("applies");
+        assert_eq!(node["spec"]["taints"], json!([]));
+    }
+
+    #[test]
+    fn json_patch_applies_operations_in_order_and_fails_tests() {
+        let ops = json!([
+            {"op": "add", "path": "/spec/unschedulable", "value": true},
+            {"op": "replace", "path": "/metadata/labels/a", "value": "9"},
+            {"op": "move", "from": "/metadata/labels/b", "path": "/metadata/labels/moved"},
+            {"op": "add", "path": "/spec/taints/-", "value": {"key": "z"}},
+        ]);
+        let node = patched("application/json-patch+json", ops).expect("applies");
+        assert_eq!(node["spec"]["unschedulable"], json!(true));
+        assert_eq!(node["metadata"]["labels"], json!({"a": "9", "moved": "2"}));
+        assert_eq!(node["spec"]["taints"][1]["key"], "z");
+        let failing = json!([{"op": "test", "path": "/metadata/name", "value": "other"}]);
+        assert!(matches!(
+            patched("application/json-patch+json", failing),
+            Err(PatchError::Failed(_))
+        ));
+        assert!(matches!(
+            patched("text/plain", json!({})),
+            Err(PatchError::UnsupportedType)
+        ));
+    }
+}

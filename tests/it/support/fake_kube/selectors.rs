@@ -174,3 +174,59 @@ impl FieldSelector {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn label_selector_query_syntax_matches_like_upstream() {
+        let web = labels(&[("app", "web"), ("tier", "front")]);
+        let cases = [
+            ("app=web", true),
+            ("app==web,tier=front", true),
+            ("app!=web", false),
+            ("app in (db, web)", true),
+            ("tier notin (front),app", false),
+            ("!app", false),
+            ("missing", false),
+            ("missing!=x", true),
+            ("", true),
+        ];
+        for (selector, expected) in cases {
+            let parsed = LabelSelector::parse(selector).expect(selector);
+            assert_eq!(parsed.matches(&web), expected, "{selector}");
+        }
+        assert!(LabelSelector::parse("app in (web").is_err());
+    }
+
+    #[test]
+    fn label_selector_objects_combine_labels_and_expressions() {
+        let selector = json!({
+            "matchLabels": {"app": "web"},
+            "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["batch"]}],
+        });
+        let parsed = LabelSelector::from_object(&selector).expect("valid");
+        assert!(parsed.matches(&labels(&[("app", "web")])));
+        assert!(!parsed.matches(&labels(&[("app", "web"), ("tier", "batch")])));
+    }
+
+    #[test]
+    fn field_selectors_compare_string_forms() {
+        let pod =
+            json!({"metadata": {"name": "a"}, "spec": {"nodeName": "n1", "hostNetwork": false}});
+        let matches = |text: &str| FieldSelector::parse(text).expect(text).matches(&pod);
+        assert!(matches("spec.nodeName=n1,metadata.name==a"));
+        assert!(matches("spec.hostNetwork=false"));
+        assert!(!matches("spec.nodeName!=n1"));
+        assert!(matches("status.phase="));
+    }
+}

@@ -1,0 +1,115 @@
+//! Command-line arguments (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::scenario::ReportFormat;
+
+const EXIT_CODES: &str = "Exit codes:
+  0  pass: every expectation held and every fault was reverted
+  1  fail: an expectation did not hold (or a wait-until step timed out)
+  2  invalid scenario or usage: nothing was injected
+  3  aborted (abort-if, Ctrl-C/SIGTERM) or a fault could not be injected; everything was reverted
+  4  a revert failed or did not run: the system may be degraded; undo by hand what the output lists";
+
+/// Chaos drills for Kubernetes high availability: inject faults, watch probes, measure
+/// outages and recovery, always revert.
+#[derive(Debug, Parser)]
+#[command(name = "kubedrill", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Only warnings and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More detail (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one or more scenarios, one after the other.
+    Run(RunArgs),
+    /// Check scenarios and print every error (file:line:column key: message).
+    Validate(ValidateArgs),
+    /// Show what each step will do and how it is undone, without changing anything.
+    Plan(RunArgs),
+    /// Re-render a report.json as html, md, junit or json.
+    Report(ReportArgs),
+    /// The catalogue of faults and probes, one line each with an example.
+    List,
+    /// Run the reverts a crashed or killed run left registered in its journal.
+    Recover(RecoverArgs),
+    /// The local lab: network namespaces with sshd, etcd, NATS, dnsmasq, a kubelet stand-in.
+    #[command(subcommand)]
+    Lab(super::lab::LabCommand),
+}
+
+/// Variables for scenarios.
+#[derive(Debug, Args, Clone, Default)]
+pub struct VarArgs {
+    /// Set a variable: `--set key=value` (repeatable; wins over --vars and `vars:`).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// A YAML file of variables (wins over the scenario's `vars:`).
+    #[arg(long, value_name = "FILE")]
+    pub vars: Option<PathBuf>,
+}
+
+/// `run` and `plan`.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Scenario files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Where run directories are created.
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// Validate and print the plan; inject nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubernetes context (default: the scenario's `target.context`).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Also allow this context (repeatable).
+    #[arg(long = "allow-context", value_name = "NAME")]
+    pub allow_context: Vec<String>,
+}
+
+/// `validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Scenario files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
+
+/// `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A report.json written by `kubedrill run`.
+    pub report: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: ReportFormat,
+    /// Write to this file instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// `recover`.
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// The run directory (holding journal.jsonl).
+    pub run_dir: PathBuf,
+}

@@ -1,0 +1,112 @@
+//! `kubedrill lab up|status|down`: the local lab (network namespaces with sshd, etcd,
+//! NATS, dnsmasq and a kubelet stand-in).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::exit_code::ExitCode;
+use crate::lab::{self, LabConfig};
+
+/// `lab` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Build the lab (idempotent) and print its inventory.
+    Up(LabArgs),
+    /// Show every node and service, up or down.
+    Status(LabArgs),
+    /// Remove everything `up` created (idempotent).
+    Down(LabArgs),
+}
+
+/// Where the lab lives and its shape.
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// The lab's directory (all its state).
+    #[arg(long, default_value = "/var/lib/kubedrill/lab")]
+    pub dir: PathBuf,
+    /// Number of nodes (etcd runs on the first three).
+    #[arg(long)]
+    pub nodes: Option<usize>,
+    /// Prefix of namespace, bridge and veth names.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// IPv4 subnet of the lab bridge.
+    #[arg(long)]
+    pub subnet: Option<String>,
+}
+
+impl LabArgs {
+    /// The recorded config of a lab in `dir`, with command-line overrides.
+    fn config(&self) -> Result<LabConfig, String> {
+        let recorded = LabConfig::from_dir(&self.dir).map_err(|e| e.to_string())?;
+        let mut cfg = recorded.unwrap_or_default();
+        cfg.dir = self.dir.clone();
+        if let Some(n) = self.nodes {
+            cfg.nodes = n;
+        }
+        if let Some(p) = &self.prefix {
+            cfg.name_prefix = p.clone();
+        }
+        if let Some(s) = &self.subnet {
+            cfg.subnet = s.clone();
+        }
+        Ok(cfg)
+    }
+}
+
+/// Runs a `lab` subcommand.
+pub async fn lab(cmd: LabCommand) -> i32 {
+    let result = match cmd {
+        LabCommand::Up(a) => up(&a).await,
+        LabCommand::Status(a) => status(&a).await,
+        LabCommand::Down(a) => down(&a).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::Aborted.code()
+        }
+    }
+}
+
+async fn up(a: &LabArgs) -> Result<i32, String> {
+    let cfg = a.config()?;
+    let l = lab::up(&cfg).await.map_err(|e| e.to_string())?;
+    print!("{}", l.inventory.to_yaml());
+    println!("# inventory: {}", l.inventory_file.display());
+    println!("# variables: {}  (kubedrill run --vars {} ...)", l.vars_file.display(), l.vars_file.display());
+    Ok(ExitCode::Pass.code())
+}
+
+async fn status(a: &LabArgs) -> Result<i32, String> {
+    let cfg = a.config()?;
+    let st = lab::status(&cfg).await.map_err(|e| e.to_string())?;
+    for n in &st.nodes {
+        let services: Vec<String> = n
+            .services
+            .iter()
+            .map(|(name, r)| match r {
+                Ok(()) => format!("{name}:up"),
+                Err(e) => format!("{name}:DOWN({e})"),
+            })
+            .collect();
+        println!("{:<6} {:<15} {}", n.name, n.address, services.join(" "));
+    }
+    if st.all_up() {
+        Ok(ExitCode::Pass.code())
+    } else {
+        for p in st.problems() {
+            eprintln!("problem: {p}");
+        }
+        Ok(ExitCode::ExpectationsFailed.code())
+    }
+}
+
+async fn down(a: &LabArgs) -> Result<i32, String> {
+    let cfg = a.config()?;
+    lab::down(&cfg).await.map_err(|e| e.to_string())?;
+    println!("lab in {} is down", cfg.dir.display());
+    Ok(ExitCode::Pass.code())
+}

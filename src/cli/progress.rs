@@ -1,0 +1,82 @@
+//! What a person sees while a run goes: on a terminal, a live status line (current step,
+//! elapsed time, one light per probe) under the timeline; otherwise plain log lines.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+
+use crate::engine::{EngineEvent, EventSink};
+
+/// Sets up tracing: info lines when not on a terminal, warnings only under the live view.
+pub fn init_tracing(quiet: bool, verbose: u8) {
+    let level = match (quiet, verbose) {
+        (_, 2..) => "trace",
+        (_, 1) => "debug",
+        (true, 0) => "warn",
+        (false, 0) if live() => "warn",
+        (false, 0) => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("kubedrill={level},warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}
+
+/// True when stderr is a terminal (live view).
+pub fn live() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("KUBEDRILL_NO_LIVE").is_none()
+}
+
+/// Starts the live view when on a terminal and not quiet.
+pub fn spawn(events: &EventSink, probes: Vec<String>, quiet: bool) -> Option<JoinHandle<()>> {
+    if quiet || !live() {
+        return None;
+    }
+    let rx = events.subscribe();
+    Some(tokio::spawn(live_view(rx, probes)))
+}
+
+async fn live_view(mut rx: tokio::sync::broadcast::Receiver<EngineEvent>, probes: Vec<String>) {
+    let start = Instant::now();
+    let mut lights: BTreeMap<String, Option<bool>> =
+        probes.into_iter().map(|p| (p, None)).collect();
+    let mut step = String::from("starting");
+    let mut redraw = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Ok(EngineEvent::Finished) | Err(RecvError::Closed) => break,
+                Ok(EngineEvent::StepStarted { index, total, description }) => step = format!("[{}/{}] {description}", index + 1, total),
+                Ok(EngineEvent::Sample { probe, ok, .. }) => { lights.insert(probe, Some(ok)); }
+                Ok(EngineEvent::Timeline(t)) => {
+                    eprint!("\r\x1b[2K");
+                    eprintln!("{:>8.1}s  {:<15} {}", t.offset_ms / 1000.0, t.kind, t.message);
+                }
+                Err(RecvError::Lagged(_)) => {}
+            },
+            _ = redraw.tick() => {}
+        }
+        let lamps: Vec<String> = lights
+            .iter()
+            .map(|(n, s)| match s {
+                Some(true) => format!("\x1b[32m●\x1b[0m {n}"),
+                Some(false) => format!("\x1b[31m●\x1b[0m {n}"),
+                None => format!("○ {n}"),
+            })
+            .collect();
+        eprint!(
+            "\r\x1b[2K{:>6.1}s  {step}   {}",
+            start.elapsed().as_secs_f64(),
+            lamps.join("  ")
+        );
+        let _ = std::io::stderr().flush();
+    }
+    eprint!("\r\x1b[2K");
+}

@@ -1,0 +1,92 @@
+//! `kubedrill recover RUN_DIR`: run the reverts a crashed or killed run left registered.
+
+use std::time::Duration;
+
+use super::args::RecoverArgs;
+use crate::access::NodePool;
+use crate::cluster::{Cluster, ClusterSettings};
+use crate::engine::journal::{pending_reverts, read_journal, Journal, JournalEntry, JOURNAL_FILE};
+use crate::engine::RunContext;
+use crate::exit_code::ExitCode;
+
+/// Reverts everything the journal says is still pending, newest first.
+pub async fn recover(a: RecoverArgs) -> i32 {
+    let path = a.run_dir.join(JOURNAL_FILE);
+    let entries = match read_journal(&path) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::Invalid.code();
+        }
+    };
+    let Some(JournalEntry::Started {
+        nodes,
+        kubeconfig,
+        context,
+        ..
+    }) = entries.first().cloned()
+    else {
+        eprintln!(
+            "error: {}: no `started` entry; not a kubedrill journal",
+            path.display()
+        );
+        return ExitCode::Invalid.code();
+    };
+    let pending = pending_reverts(&entries);
+    if pending.is_empty() {
+        println!(
+            "nothing to revert: every registered revert of {} already ran",
+            a.run_dir.display()
+        );
+        return ExitCode::Pass.code();
+    }
+    let ctx = RunContext {
+        nodes: NodePool::new(nodes),
+        cluster: Cluster::new(ClusterSettings {
+            kubeconfig,
+            allowed: context.iter().cloned().collect(),
+            context,
+            allow_extra: Vec::new(),
+            request_timeout: Duration::from_secs(10),
+        }),
+        run_dir: a.run_dir.clone(),
+        revert_timeout: Duration::from_secs(120),
+    };
+    let journal = match Journal::open(&a.run_dir) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: cannot append to {}: {e}", path.display());
+            return ExitCode::RevertFailed.code();
+        }
+    };
+    let mut failed = Vec::new();
+    for (seq, fault_id, action) in pending {
+        let result = tokio::time::timeout(ctx.revert_timeout, action.run(&ctx))
+            .await
+            .unwrap_or_else(|_| Err("timed out".to_string()));
+        let _ = journal.append(&JournalEntry::Reverted {
+            seq,
+            ok: result.is_ok(),
+            error: result.clone().err(),
+        });
+        match result {
+            Ok(()) => println!("reverted: {fault_id}: {}", action.describe()),
+            Err(e) => {
+                eprintln!("FAILED:   {fault_id}: {}: {e}", action.describe());
+                failed.push(action);
+            }
+        }
+    }
+    ctx.nodes.close_all().await;
+    if failed.is_empty() {
+        ExitCode::Pass.code()
+    } else {
+        eprintln!("\n{} revert(s) failed; undo by hand:", failed.len());
+        for a in &failed {
+            for m in a.manual(&ctx) {
+                eprintln!("    {m}");
+            }
+        }
+        ExitCode::RevertFailed.code()
+    }
+}

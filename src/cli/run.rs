@@ -1,0 +1,118 @@
+//! `kubedrill run`: validate everything first, then run scenarios one after the other.
+
+use super::args::RunArgs;
+use super::load::load_all;
+use super::plan::{overrides, print_plans};
+use super::progress;
+use crate::engine::{run as run_engine, EventSink, RunOptions, RunOutcome};
+use crate::exit_code::ExitCode;
+use crate::measure::format_ms;
+use crate::report::write_reports;
+use crate::scenario::Scenario;
+
+/// Runs every scenario; the exit code is the most severe of all runs.
+pub async fn run(a: RunArgs, quiet: bool) -> i32 {
+    let Some(scenarios) = load_all(&a.files, &a.vars) else {
+        return ExitCode::Invalid.code();
+    };
+    if a.dry_run {
+        print_plans(&scenarios, &overrides(&a)).await;
+        println!("dry run: nothing was injected");
+        return ExitCode::Pass.code();
+    }
+    let mut worst = ExitCode::Pass.code();
+    for s in &scenarios {
+        let code = run_one(s, &a, quiet).await;
+        worst = worst.max(code);
+        if code == ExitCode::Aborted.code() || code == ExitCode::RevertFailed.code() {
+            break;
+        }
+    }
+    worst
+}
+
+async fn run_one(s: &Scenario, a: &RunArgs, quiet: bool) -> i32 {
+    let events = EventSink::new(4096);
+    let live = progress::spawn(
+        &events,
+        s.probes.iter().map(|p| p.name.clone()).collect(),
+        quiet,
+    );
+    let report_root = if a.report_dir.as_os_str() == "reports" {
+        s.report.dir.clone().unwrap_or_else(|| a.report_dir.clone())
+    } else {
+        a.report_dir.clone()
+    };
+    let opts = RunOptions {
+        report_root,
+        cluster: overrides(a),
+        events,
+        handle_signals: true,
+    };
+    let outcome = run_engine(s, &opts).await;
+    if let Some(h) = live {
+        let _ = h.await;
+    }
+    match outcome {
+        Err(e) => {
+            eprintln!("error: {}: {e}", s.metadata.name);
+            ExitCode::Aborted.code()
+        }
+        Ok(o) => {
+            match write_reports(&o.report, &o.run_dir, &s.report.formats) {
+                Ok(paths) => summarize(&o, &paths),
+                Err(e) => eprintln!(
+                    "error: cannot write reports into {}: {e}",
+                    o.run_dir.display()
+                ),
+            }
+            o.report.exit_code
+        }
+    }
+}
+
+fn summarize(o: &RunOutcome, paths: &[std::path::PathBuf]) {
+    let r = &o.report;
+    println!(
+        "{}: {:?} (exit {})",
+        r.scenario.name, r.verdict, r.exit_code
+    );
+    if let Some(reason) = &r.reason {
+        println!("  reason: {reason}");
+    }
+    for p in &r.probes {
+        let m = &p.measurements;
+        println!(
+            "  probe {:<16} availability {}  outages {}  longest {}  recovery {}",
+            p.name,
+            m.availability_pct
+                .map(|a| format!("{a:.2}%"))
+                .unwrap_or_else(|| "n/a".into()),
+            m.outages.len(),
+            format_ms(m.longest_outage_ms),
+            m.recovery.describe()
+        );
+    }
+    for e in &r.expectations {
+        println!(
+            "  {} {}: measured {}",
+            if e.passed { "PASS" } else { "FAIL" },
+            e.name(),
+            e.actual
+        );
+    }
+    if !o.left_undone.is_empty() {
+        eprintln!("\n!!! NOT EVERY FAULT WAS REVERTED — the system may be degraded. Undo by hand:");
+        for r in &o.left_undone {
+            eprintln!("  - {} ({}): {}", r.fault_id, r.outcome, r.description);
+            for m in &r.manual {
+                eprintln!("      {m}");
+            }
+        }
+        eprintln!("  or retry with: kubedrill recover {}", o.run_dir.display());
+    }
+    println!("  reports: {}", o.run_dir.display());
+    for p in paths {
+        println!("    {}", p.display());
+    }
+}

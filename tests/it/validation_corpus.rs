@@ -1,0 +1,139 @@
+//! Broken scenarios: every error names file, line, column and key path; exit code 2;
+//! nothing is injected.
+
+use std::path::Path;
+
+use crate::common::{kubedrill, temp_dir, write};
+
+fn validate(file: &str) -> (i32, String) {
+    let out = kubedrill().args(["validate", file]).output().expect("run kubedrill");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn assert_errors(file: &str, expected: &[&str]) {
+    let path = format!("{}/tests/fixtures/invalid/{file}", env!("CARGO_MANIFEST_DIR"));
+    let (code, stderr) = validate(&path);
+    assert_eq!(code, 2, "exit code for {file}; stderr:\n{stderr}");
+    for e in expected {
+        let want = format!("{path}:{e}");
+        assert!(stderr.contains(&want), "missing `{want}` in:\n{stderr}");
+    }
+    let count = stderr.lines().filter(|l| l.starts_with("error: ")).count();
+    assert_eq!(count, expected.len(), "error count for {file}:\n{stderr}");
+}
+
+#[test]
+fn typo_in_a_key_names_the_key_and_the_valid_ones() {
+    assert_errors(
+        "typo-key.yaml",
+        &["8:41: probes[0].http.expect-stauts: unknown field `expect-stauts`, expected one of `url`, `method`, `expect-status`"],
+    );
+}
+
+#[test]
+fn bad_durations_are_explained() {
+    assert_errors(
+        "bad-duration.yaml",
+        &[
+            "7:5: probes[0].interval: `10 parsecs` is not a duration",
+            "10:5: steps[0].wait: `5` has no unit; write it like `5s` or `5ms`",
+        ],
+    );
+}
+
+#[test]
+fn unknown_fault_kind_points_at_the_kind() {
+    assert_errors("unknown-fault.yaml", &["7:7: steps[0].fault.explode-datacenter: unknown variant `explode-datacenter`"]);
+}
+
+#[test]
+fn expectation_on_undefined_probe() {
+    assert_errors("undefined-probe.yaml", &["11:5: expect[0].probe: probe `api` is not defined under `probes` (defined: web)"]);
+}
+
+#[test]
+fn zero_and_negative_intervals() {
+    assert_errors(
+        "zero-interval.yaml",
+        &["7:5: probes[0].interval: must be longer than zero", "10:5: probes[1].interval: `-1s` is negative"],
+    );
+}
+
+#[test]
+fn empty_steps() {
+    assert_errors("empty-steps.yaml", &["8:1: steps: there are no steps"]);
+}
+
+#[test]
+fn every_error_of_a_file_is_reported_together() {
+    assert_errors(
+        "many-errors.yaml",
+        &[
+            "8:5: probes[0].htp: unknown variant `htp`",
+            "10:12: probes[1].dns.server: `not an ip` must be an IP address",
+            "10:53: probes[1].dns.record-type: `BOGUS` is not a DNS record type",
+            "13:5: steps[1].heal: no earlier fault step has `id: nothing-to-heal`",
+            "14:29: steps[2].wait-until.healthy[0]: probe `ghost` is not defined",
+            "16:19: expect[0].availability: `availability` takes a percentage",
+            "17:7: expect[1].availability: `availability` needs a `probe`",
+            "19:7: abort-if[0].probe: probe `ghost` is not defined",
+        ],
+    );
+}
+
+#[test]
+fn undefined_variable_is_located_and_set_fixes_it() {
+    let dir = temp_dir();
+    let file = write(
+        dir.path(),
+        "vars.yaml",
+        "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: { name: v }\nsteps:\n  - wait: ${pause}\n",
+    );
+    let f = file.to_str().unwrap();
+    let (code, stderr) = validate(f);
+    assert_eq!(code, 2);
+    assert!(stderr.contains(&format!("{f}:5:11: variable `pause` has no value")), "{stderr}");
+    let ok = kubedrill().args(["validate", f, "--set", "pause=1s"]).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+}
+
+#[test]
+fn nothing_is_injected_from_an_invalid_scenario() {
+    let dir = temp_dir();
+    let flag = dir.path().join("injected");
+    let text = format!(
+        "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: {{ name: x }}\nsteps:\n  - fault:\n      command: {{ inject: [touch, {}], revert: [true] }}\n    for: 1s\n  - wait: 0s\n",
+        flag.display()
+    );
+    let file = write(dir.path(), "bad.yaml", &text);
+    let out = kubedrill()
+        .args(["run", file.to_str().unwrap(), "--report-dir"])
+        .arg(dir.path().join("reports"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("steps[1].wait: must be longer than zero"));
+    assert!(!flag.exists(), "the fault must not have been injected");
+    assert!(!dir.path().join("reports").exists(), "no run directory for an invalid scenario");
+}
+
+#[test]
+fn shipped_scenarios_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files = Vec::new();
+    collect_yaml(&root, &mut files);
+    assert!(!files.is_empty());
+    let out = kubedrill().arg("validate").args(&files).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn collect_yaml(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_yaml(&p, out);
+        } else if p.extension().is_some_and(|x| x == "yaml") {
+            out.push(p);
+        }
+    }
+}
