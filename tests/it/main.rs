@@ -11,3 +11,5 @@ mod signals;
 mod ssh_access;
 mod support;
 mod validation_corpus;
+mod kube_cordon;
+mod kube_fixture;
