@@ -13,3 +13,4 @@ mod support;
 mod validation_corpus;
 mod kube_cordon;
 mod kube_fixture;
+mod kube_drain;
