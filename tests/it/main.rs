@@ -14,3 +14,4 @@ mod validation_corpus;
 mod kube_cordon;
 mod kube_fixture;
 mod kube_drain;
+mod kube_oracle_compare;
