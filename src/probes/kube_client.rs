@@ -31,7 +31,7 @@ impl ProbeClient {
         self.client
             .get_or_try_init(|| async {
                 let connection = self.ctx.cluster.connection().await?;
-                connection.client(None, Some(self.timeout))
+                connection.client(None, Some(self.transport_timeout()))
             })
             .await
             .cloned()
@@ -45,6 +45,13 @@ impl ProbeClient {
     /// The per-request timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The client's own socket timeouts: a little longer than the probe timeout, so that
+    /// [`bounded`] fires first and the sample says "timed out after ..." rather than a
+    /// transport error; they remain a safety net.
+    pub fn transport_timeout(&self) -> Duration {
+        self.timeout + Duration::from_millis(250)
     }
 }
 

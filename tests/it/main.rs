@@ -15,3 +15,4 @@ mod kube_cordon;
 mod kube_fixture;
 mod kube_drain;
 mod kube_oracle_compare;
+mod kube_probes;
