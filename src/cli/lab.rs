@@ -76,7 +76,11 @@ async fn up(a: &LabArgs) -> Result<i32, String> {
     let l = lab::up(&cfg).await.map_err(|e| e.to_string())?;
     print!("{}", l.inventory.to_yaml());
     println!("# inventory: {}", l.inventory_file.display());
-    println!("# variables: {}  (kubedrill run --vars {} ...)", l.vars_file.display(), l.vars_file.display());
+    println!(
+        "# variables: {}  (kubedrill run --vars {} ...)",
+        l.vars_file.display(),
+        l.vars_file.display()
+    );
     Ok(ExitCode::Pass.code())
 }
 

@@ -89,6 +89,13 @@ pub async fn resolve(s: &ClusterSettings) -> Result<Connection, ClusterError> {
                 .or_else(|| kc.current_context.clone())
                 .ok_or(ClusterError::NoContext)?;
             check_allowed(s, &context, named.is_none())?;
+            if !kc.contexts.iter().any(|c| c.name == context) {
+                let known: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
+                return Err(ClusterError::Kubeconfig(format!(
+                    "context \"{context}\" is not in the kubeconfig (it has: {}); pass --kubeconfig or --context",
+                    known.join(", ")
+                )));
+            }
             let options = KubeConfigOptions {
                 context: Some(context.clone()),
                 ..Default::default()

@@ -128,7 +128,8 @@ impl ApiSampler {
                 let connection = self.client.ctx().cluster.connection().await?;
                 urls.into_iter()
                     .map(|u| {
-                        let c = connection.client(Some(&u), Some(self.client.transport_timeout()))?;
+                        let c =
+                            connection.client(Some(&u), Some(self.client.transport_timeout()))?;
                         Ok((u, c))
                     })
                     .collect()

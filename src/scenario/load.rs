@@ -75,7 +75,9 @@ pub fn load_str(path: &Path, source: &str, vars: &Vars) -> Result<Scenario, Vec<
         }]
     })?;
     let mut errs = Errors::new(path, &index);
-    let Some((scenario, gaps)) = build(path, doc, &mut errs) else { return Err(errs.into_vec()) };
+    let Some((scenario, gaps)) = build(path, doc, &mut errs) else {
+        return Err(errs.into_vec());
+    };
     validate(&scenario, &gaps, &mut errs);
     if errs.is_empty() {
         Ok(scenario)
@@ -155,13 +157,22 @@ pub(crate) struct Gaps {
 /// defaulted) so the semantic checks can still report their own errors.
 fn build(path: &Path, doc: Value, errs: &mut Errors) -> Option<(Scenario, Gaps)> {
     let Value::Mapping(mut top) = doc else {
-        errs.add("", "a scenario must be a YAML mapping with apiVersion, kind, metadata, probes and steps");
+        errs.add(
+            "",
+            "a scenario must be a YAML mapping with apiVersion, kind, metadata, probes and steps",
+        );
         return None;
     };
     for key in top.keys() {
         let name = key.as_str().unwrap_or("?");
         if !TOP_KEYS.contains(&name) {
-            errs.add(name, format!("unknown key `{name}`; expected one of {}", TOP_KEYS.join(", ")));
+            errs.add(
+                name,
+                format!(
+                    "unknown key `{name}`; expected one of {}",
+                    TOP_KEYS.join(", ")
+                ),
+            );
         }
     }
     check_header(&top, errs);
@@ -172,10 +183,16 @@ fn build(path: &Path, doc: Value, errs: &mut Errors) -> Option<(Scenario, Gaps)>
             None
         }
     };
-    let gaps = Gaps { probe_names: raw_names(top.get("probes")), steps_written: raw_len(top.get("steps")) };
+    let gaps = Gaps {
+        probe_names: raw_names(top.get("probes")),
+        steps_written: raw_len(top.get("steps")),
+    };
     let scenario = Scenario {
         file: path.into(),
-        metadata: metadata.unwrap_or(Metadata { name: "unnamed".into(), description: None }),
+        metadata: metadata.unwrap_or(Metadata {
+            name: "unnamed".into(),
+            description: None,
+        }),
         target: opt_section::<Target>(&mut top, "target", errs),
         settings: opt_section::<Settings>(&mut top, "settings", errs),
         report: opt_section::<ReportSettings>(&mut top, "report", errs),
@@ -188,8 +205,13 @@ fn build(path: &Path, doc: Value, errs: &mut Errors) -> Option<(Scenario, Gaps)>
 }
 
 fn raw_names(v: Option<&Value>) -> BTreeSet<String> {
-    let Some(Value::Sequence(items)) = v else { return BTreeSet::new() };
-    items.iter().filter_map(|i| i.get("name").and_then(Value::as_str).map(String::from)).collect()
+    let Some(Value::Sequence(items)) = v else {
+        return BTreeSet::new();
+    };
+    items
+        .iter()
+        .filter_map(|i| i.get("name").and_then(Value::as_str).map(String::from))
+        .collect()
 }
 
 fn raw_len(v: Option<&Value>) -> usize {
@@ -246,7 +268,11 @@ fn list<T>(
             return Vec::new();
         }
     };
-    items.into_iter().enumerate().filter_map(|(i, v)| item(v, &at.index(i), errs)).collect()
+    items
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, v)| item(v, &at.index(i), errs))
+        .collect()
 }
 
 const PROBE_COMMON: &[&str] = &["name", "interval", "timeout"];
@@ -355,7 +381,9 @@ fn step(value: Value, at: &KeyPath, errs: &mut Errors) -> Option<Step> {
         StepAction::Wait(d)
     } else if let Some(spec) = raw.fault {
         StepAction::Fault {
-            id: raw.id.unwrap_or_else(|| format!("fault-{}", step_number(at))),
+            id: raw
+                .id
+                .unwrap_or_else(|| format!("fault-{}", step_number(at))),
             spec,
             hold: raw.hold,
         }

@@ -18,7 +18,10 @@ pub fn kubedrill() -> Command {
 pub fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -93,7 +96,9 @@ impl Dnsmasq {
 
 impl Drop for Dnsmasq {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-CONT", &self.pid().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.pid().to_string()])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -102,7 +107,8 @@ impl Drop for Dnsmasq {
 /// Sends a minimal DNS query for `a.example.test` A and checks for any answer.
 pub fn dns_query_answers(port: u16) -> bool {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    sock.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
     let mut q = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
     for label in ["a", "example", "test"] {
         q.push(label.len() as u8);
@@ -135,7 +141,12 @@ pub fn only_run_dir(root: &Path) -> PathBuf {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir())
         .collect();
-    assert_eq!(dirs.len(), 1, "expected one run directory in {}: {dirs:?}", root.display());
+    assert_eq!(
+        dirs.len(),
+        1,
+        "expected one run directory in {}: {dirs:?}",
+        root.display()
+    );
     dirs[0].clone()
 }
 

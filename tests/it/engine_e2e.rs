@@ -6,7 +6,9 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{free_port, kubedrill, only_run_dir, read_report, temp_dir, wait_for, write, Dnsmasq};
+use crate::common::{
+    free_port, kubedrill, only_run_dir, read_report, temp_dir, wait_for, write, Dnsmasq,
+};
 
 /// The kubelet stand-in (HTTP `/healthz`) on 127.0.0.1:PORT.
 pub struct Standin {
@@ -23,14 +25,18 @@ impl Standin {
             .stderr(Stdio::null())
             .spawn()
             .expect("stand-in");
-        wait_for(Duration::from_secs(10), "stand-in to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        wait_for(Duration::from_secs(10), "stand-in to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
         Standin { child, port }
     }
 }
 
 impl Drop for Standin {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -84,13 +90,26 @@ fn measured_outage_and_recovery_match_the_injected_freeze() {
     let dir = temp_dir();
     let file = write(dir.path(), "freeze.yaml", &scenario(&web, &dns, ""));
     let reports = dir.path().join("reports");
-    let out = kubedrill().args(["run", file.to_str().unwrap(), "--report-dir"]).arg(&reports).output().unwrap();
+    let out = kubedrill()
+        .args(["run", file.to_str().unwrap(), "--report-dir"])
+        .arg(&reports)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // The servers really are back.
     assert!(dns.answers(), "dnsmasq answers again");
-    assert_ne!(crate::common::process_state(web.child.id()), Some('T'), "stand-in thawed");
+    assert_ne!(
+        crate::common::process_state(web.child.id()),
+        Some('T'),
+        "stand-in thawed"
+    );
 
     let run = only_run_dir(&reports);
     let r = read_report(&run);
@@ -98,35 +117,66 @@ fn measured_outage_and_recovery_match_the_injected_freeze() {
     assert_eq!(r["schema_version"], 1);
     let fault = &r["faults"][0];
     let (injected, reverted) = (f(&fault["injected_at_ms"]), f(&fault["reverted_at_ms"]));
-    assert!((reverted - injected - 2000.0).abs() < 500.0, "fault held ~2s: {injected} → {reverted}");
+    assert!(
+        (reverted - injected - 2000.0).abs() < 500.0,
+        "fault held ~2s: {injected} → {reverted}"
+    );
     for probe in r["probes"].as_array().unwrap() {
         let name = probe["name"].as_str().unwrap();
         let m = &probe["measurements"];
         let outages = m["outages"].as_array().unwrap();
         assert_eq!(outages.len(), 1, "{name}: one outage window: {outages:?}");
         let (start, end) = (f(&outages[0]["start_ms"]), f(&outages[0]["end_ms"]));
-        assert!((start - injected).abs() <= INTERVAL_MS + SLACK_MS, "{name}: outage starts at {start}, freeze at {injected}");
-        assert!((end - reverted).abs() <= INTERVAL_MS + SLACK_MS, "{name}: outage ends at {end}, thaw at {reverted}");
+        assert!(
+            (start - injected).abs() <= INTERVAL_MS + SLACK_MS,
+            "{name}: outage starts at {start}, freeze at {injected}"
+        );
+        assert!(
+            (end - reverted).abs() <= INTERVAL_MS + SLACK_MS,
+            "{name}: outage ends at {end}, thaw at {reverted}"
+        );
         let recovery = f(&m["recovery"]["after_ms"]);
-        assert!(recovery <= INTERVAL_MS + SLACK_MS, "{name}: recovery {recovery}ms");
+        assert!(
+            recovery <= INTERVAL_MS + SLACK_MS,
+            "{name}: recovery {recovery}ms"
+        );
         let detect = f(&m["time_to_detect_ms"]);
-        assert!(detect <= INTERVAL_MS + SLACK_MS, "{name}: time to detect {detect}ms");
-        assert!(probe["samples"].as_array().unwrap().len() >= 15, "{name} sampled the whole run");
+        assert!(
+            detect <= INTERVAL_MS + SLACK_MS,
+            "{name}: time to detect {detect}ms"
+        );
+        assert!(
+            probe["samples"].as_array().unwrap().len() >= 15,
+            "{name} sampled the whole run"
+        );
     }
 
     // junit.xml: valid XML with one testcase per expectation metric plus "all faults reverted".
     let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
     let names = junit_testcases(&junit);
     assert_eq!(names.len(), 8 + 1, "testcases: {names:?}");
-    assert!(names.iter().any(|n| n == "web max-outage <= 3s"), "{names:?}");
-    assert!(names.iter().any(|n| n == "all faults reverted"), "{names:?}");
+    assert!(
+        names.iter().any(|n| n == "web max-outage <= 3s"),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n == "all faults reverted"),
+        "{names:?}"
+    );
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(html.contains("<svg"), "report.html has the timeline chart");
-    assert!(std::fs::read_to_string(run.join("report.md")).unwrap().contains("freeze-web-and-dns"));
+    assert!(std::fs::read_to_string(run.join("report.md"))
+        .unwrap()
+        .contains("freeze-web-and-dns"));
     let journal = std::fs::read_to_string(run.join("journal.jsonl")).unwrap();
-    let registered = journal.find("\"entry\":\"registered\"").expect("registered");
+    let registered = journal
+        .find("\"entry\":\"registered\"")
+        .expect("registered");
     let injecting = journal.find("\"entry\":\"injecting\"").expect("injecting");
-    assert!(registered < injecting, "the revert is journaled before the injection");
+    assert!(
+        registered < injecting,
+        "the revert is journaled before the injection"
+    );
 }
 
 /// Testcase names of a JUnit document (parsed as XML, so malformed XML fails).
@@ -156,13 +206,31 @@ fn an_outage_longer_than_expected_fails_the_run_with_exit_1() {
     let web = Standin::start();
     let dns = Dnsmasq::start();
     let dir = temp_dir();
-    let file = write(dir.path(), "freeze.yaml", &scenario(&web, &dns, "  - { probe: web, max-outage: \"<= 500ms\" }\n"));
+    let file = write(
+        dir.path(),
+        "freeze.yaml",
+        &scenario(&web, &dns, "  - { probe: web, max-outage: \"<= 500ms\" }\n"),
+    );
     let reports = dir.path().join("reports");
-    let out = kubedrill().args(["run", file.to_str().unwrap(), "--report-dir"]).arg(&reports).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = kubedrill()
+        .args(["run", file.to_str().unwrap(), "--report-dir"])
+        .arg(&reports)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let r = read_report(&only_run_dir(&reports));
     assert_eq!(r["verdict"], "fail");
-    let failed: Vec<_> = r["expectations"].as_array().unwrap().iter().filter(|e| e["passed"] == false).collect();
+    let failed: Vec<_> = r["expectations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["passed"] == false)
+        .collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["metric"], "max-outage");
     assert!(dns.answers(), "reverted although the run failed");
@@ -173,7 +241,8 @@ async fn a_hanging_target_does_not_delay_another_probe() {
     // Accepts connections and never answers: the http probe hangs until its timeout.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let held = std::thread::spawn(move || listener.incoming().take(64).flatten().collect::<Vec<_>>());
+    let held =
+        std::thread::spawn(move || listener.incoming().take(64).flatten().collect::<Vec<_>>());
     let dir = temp_dir();
     let yaml = format!(
         r#"apiVersion: kubedrill/v1
@@ -205,10 +274,35 @@ steps:
     let probes = &outcome.report.probes;
     let hanging = probes.iter().find(|p| p.name == "hanging").unwrap();
     let quick = probes.iter().find(|p| p.name == "quick").unwrap();
-    assert!(hanging.samples.iter().all(|s| !s.ok && s.error.as_deref().unwrap_or("").contains("timed out")), "{:?}", hanging.samples);
-    assert!(hanging.samples.len() <= 3, "a 2s timeout allows at most 2 samples in 3s");
-    assert!(hanging.missed_ticks >= 10, "missed ticks are recorded: {}", hanging.missed_ticks);
-    assert!(quick.samples.len() >= 20, "quick probe kept its schedule: {} samples", quick.samples.len());
-    let max_gap = quick.samples.windows(2).map(|w| w[1].offset_ms - w[0].offset_ms).fold(0.0, f64::max);
-    assert!(max_gap < 1000.0, "the quick probe was never held up by the hanging one (largest gap {max_gap}ms)");
+    assert!(
+        hanging
+            .samples
+            .iter()
+            .all(|s| !s.ok && s.error.as_deref().unwrap_or("").contains("timed out")),
+        "{:?}",
+        hanging.samples
+    );
+    assert!(
+        hanging.samples.len() <= 3,
+        "a 2s timeout allows at most 2 samples in 3s"
+    );
+    assert!(
+        hanging.missed_ticks >= 10,
+        "missed ticks are recorded: {}",
+        hanging.missed_ticks
+    );
+    assert!(
+        quick.samples.len() >= 20,
+        "quick probe kept its schedule: {} samples",
+        quick.samples.len()
+    );
+    let max_gap = quick
+        .samples
+        .windows(2)
+        .map(|w| w[1].offset_ms - w[0].offset_ms)
+        .fold(0.0, f64::max);
+    assert!(
+        max_gap < 1000.0,
+        "the quick probe was never held up by the hanging one (largest gap {max_gap}ms)"
+    );
 }

@@ -23,17 +23,30 @@ async fn cordon_and_uncordon_are_idempotent() {
     assert!(cordoned(&c.fake, "w-1"));
     assert_eq!(
         reverts,
-        [RevertAction::Uncordon(kubedrill::revert::Uncordon { node: "w-1".into() })]
+        [RevertAction::Uncordon(kubedrill::revert::Uncordon {
+            node: "w-1".into()
+        })]
     );
     // Cordoning again: the node now counts as already cordoned, so no second revert.
     let (second, again) = inject(&ctx, &spec).await;
     second.expect("cordon twice");
-    assert!(again.is_empty(), "a cordoned node gets no uncordon: {again:?}");
+    assert!(
+        again.is_empty(),
+        "a cordoned node gets no uncordon: {again:?}"
+    );
     revert_all(&ctx, &reverts).await;
     revert_all(&ctx, &reverts).await;
     assert!(!cordoned(&c.fake, "w-1"), "uncordoned, twice without error");
-    let patches = c.fake.requests().into_iter().filter(|r| r.method == "PATCH").count();
-    assert_eq!(patches, 4, "two cordons and two uncordons, nothing else written");
+    let patches = c
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
+    assert_eq!(
+        patches, 4,
+        "two cordons and two uncordons, nothing else written"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -46,9 +59,20 @@ async fn an_already_cordoned_node_stays_cordoned_after_the_run() {
     let out = c.run(&yaml, &[]).await;
     assert_eq!(out.report.exit_code, 0, "{:?}", out.report.reason);
     assert!(!cordoned(&c.fake, "w-1"), "w-1 was schedulable: uncordoned");
-    assert!(cordoned(&c.fake, "w-2"), "w-2 was cordoned before: left cordoned");
-    assert!(!cordoned(&c.fake, "cp-1"), "role: worker never picks the control plane");
-    let reverts: Vec<&str> = out.report.reverts.iter().map(|r| r.description.as_str()).collect();
+    assert!(
+        cordoned(&c.fake, "w-2"),
+        "w-2 was cordoned before: left cordoned"
+    );
+    assert!(
+        !cordoned(&c.fake, "cp-1"),
+        "role: worker never picks the control plane"
+    );
+    let reverts: Vec<&str> = out
+        .report
+        .reverts
+        .iter()
+        .map(|r| r.description.as_str())
+        .collect();
     assert_eq!(reverts, ["uncordon node w-1"]);
 }
 
@@ -64,7 +88,10 @@ async fn the_context_guard_refuses_a_context_nobody_named() {
         "{reason}"
     );
     assert!(!cordoned(&c.fake, "w-1"));
-    assert!(c.fake.requests().is_empty(), "not a single request reached the cluster");
+    assert!(
+        c.fake.requests().is_empty(),
+        "not a single request reached the cluster"
+    );
     let allowed = c.run(yaml, &["fake"]).await;
     assert_eq!(allowed.report.exit_code, 0, "{:?}", allowed.report.reason);
 }
@@ -80,7 +107,10 @@ async fn the_context_guard_refuses_a_command_line_context_the_scenario_does_not_
         reason.contains("only \"kind-drill\"") && reason.contains("--allow-context fake"),
         "{reason}"
     );
-    assert!(c.fake.requests().is_empty(), "not a single request reached the cluster");
+    assert!(
+        c.fake.requests().is_empty(),
+        "not a single request reached the cluster"
+    );
     let allowed = c.run_in_context(yaml, Some("fake"), &["fake"]).await;
     assert_eq!(allowed.report.exit_code, 0, "{:?}", allowed.report.reason);
     assert!(!cordoned(&c.fake, "w-1"));

@@ -14,15 +14,28 @@ use crate::support::scenarios::seed_drain_scenario;
 fn settled(fake: &FakeKube) -> bool {
     let ready = |p: &Pod| {
         let conditions = p.status.as_ref().and_then(|s| s.conditions.as_ref());
-        conditions.into_iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True")
+        conditions
+            .into_iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
     };
     let live: Vec<Pod> = fake
         .pods()
         .into_iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .collect();
-    let web = live.iter().filter(|p| p.metadata.name.as_deref().is_some_and(|n| n.starts_with("web-"))).count();
-    let cache = live.iter().any(|p| p.metadata.name.as_deref() == Some("cache-0"));
+    let web = live
+        .iter()
+        .filter(|p| {
+            p.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("web-"))
+        })
+        .count();
+    let cache = live
+        .iter()
+        .any(|p| p.metadata.name.as_deref() == Some("cache-0"));
     web == 3 && cache && live.iter().all(ready)
 }
 
@@ -32,7 +45,10 @@ async fn kubedrill_drain_ends_where_kubectl_drain_ends() {
     let with_kubedrill = FakeCluster::start();
     seed_drain_scenario(&with_kubectl.fake);
     seed_drain_scenario(&with_kubedrill.fake);
-    assert_eq!(with_kubectl.fake.end_state(), with_kubedrill.fake.end_state());
+    assert_eq!(
+        with_kubectl.fake.end_state(),
+        with_kubedrill.fake.end_state()
+    );
 
     let kubeconfig = with_kubectl.kubeconfig.clone();
     let cache = with_kubectl.dir.path().join("kubectl-cache");
@@ -40,7 +56,13 @@ async fn kubedrill_drain_ends_where_kubectl_drain_ends() {
         Command::new("kubectl")
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .arg(format!("--cache-dir={}", cache.display()))
-            .args(["drain", "node-a", "--ignore-daemonsets", "--delete-emptydir-data", "--force"])
+            .args([
+                "drain",
+                "node-a",
+                "--ignore-daemonsets",
+                "--delete-emptydir-data",
+                "--force",
+            ])
             .args(["--timeout=60s", "--request-timeout=10s"])
             .output()
             .expect("kubectl runs")
@@ -49,13 +71,29 @@ async fn kubedrill_drain_ends_where_kubectl_drain_ends() {
     let (ours, _) = inject(&with_kubedrill.ctx(), &spec).await;
     ours.expect("kubedrill drain");
     let theirs = kubectl.await.unwrap();
-    assert!(theirs.status.success(), "kubectl drain: {}", String::from_utf8_lossy(&theirs.stderr));
+    assert!(
+        theirs.status.success(),
+        "kubectl drain: {}",
+        String::from_utf8_lossy(&theirs.stderr)
+    );
 
     let (a, b) = (&with_kubectl.fake, &with_kubedrill.fake);
-    eventually(Duration::from_secs(15), "both clusters to settle", || async { settled(a) && settled(b) }).await;
+    eventually(
+        Duration::from_secs(15),
+        "both clusters to settle",
+        || async { settled(a) && settled(b) },
+    )
+    .await;
     let end = b.end_state();
     assert_eq!(a.end_state(), end);
     assert!(end.unschedulable["node-a"]);
-    assert_eq!(end.pods_by_node["node-a"], ["DaemonSet/logs", "Node/node-a"]);
-    assert!(!end.pods_by_node.values().flatten().any(|p| p == "Pod/lonely"));
+    assert_eq!(
+        end.pods_by_node["node-a"],
+        ["DaemonSet/logs", "Node/node-a"]
+    );
+    assert!(!end
+        .pods_by_node
+        .values()
+        .flatten()
+        .any(|p| p == "Pod/lonely"));
 }

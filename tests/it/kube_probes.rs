@@ -8,9 +8,7 @@ use kubedrill::probes::{ProbeSpec, Sampler};
 use kubedrill::report::ProbeRecord;
 
 use crate::kube_fixture::{scenario_head, FakeCluster};
-use crate::support::fake_kube::{
-    ControllerTiming, LeaseSeed, NodeSeed, WorkloadSeed,
-};
+use crate::support::fake_kube::{ControllerTiming, LeaseSeed, NodeSeed, WorkloadSeed};
 use crate::support::poll_until;
 
 fn probe(yaml: &str) -> ProbeSpec {
@@ -40,10 +38,17 @@ async fn api_probe_measures_an_outage_within_one_interval() {
     let outage = Duration::from_millis(1000);
     let fake = &c.fake;
     let (out, _) = tokio::join!(c.run(&yaml, &[]), async {
-        let probing = || fake.requests().iter().any(|r| r.path == "/readyz" && r.status == Some(200));
+        let probing = || {
+            fake.requests()
+                .iter()
+                .any(|r| r.path == "/readyz" && r.status == Some(200))
+        };
         let fake_ref = fake;
         tokio::task::block_in_place(|| {
-            assert!(poll_until(Duration::from_secs(5), probing), "the probe started");
+            assert!(
+                poll_until(Duration::from_secs(5), probing),
+                "the probe started"
+            );
             std::thread::sleep(Duration::from_millis(300));
             fake_ref.set_unavailable(true);
             std::thread::sleep(outage); // the outage itself: its length is the ground truth
@@ -54,10 +59,16 @@ async fn api_probe_measures_an_outage_within_one_interval() {
     let measured = only_outage_ms(api);
     let truth = outage.as_millis() as f64;
     // Sampling every 100 ms bounds the error by one interval (plus scheduling jitter).
-    assert!((measured - truth).abs() <= 100.0 + 30.0, "measured {measured} ms for a {truth} ms outage");
+    assert!(
+        (measured - truth).abs() <= 100.0 + 30.0,
+        "measured {measured} ms for a {truth} ms outage"
+    );
     let ok = api.samples.iter().find(|s| s.ok).expect("healthy samples");
     let detail = ok.detail.as_ref().expect("detail");
-    assert!(detail["latency_ms"].is_u64() && detail["list_ms"].is_u64(), "{detail}");
+    assert!(
+        detail["latency_ms"].is_u64() && detail["list_ms"].is_u64(),
+        "{detail}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -67,9 +78,15 @@ async fn a_hanging_api_is_bounded_by_the_probe_timeout() {
     api.sample().await.expect("healthy before the hang");
     c.fake.set_hang(true);
     let started = Instant::now();
-    let err = api.sample().await.expect_err("a hanging API is not healthy");
+    let err = api
+        .sample()
+        .await
+        .expect_err("a hanging API is not healthy");
     let elapsed = started.elapsed();
-    assert!(err.contains("timed out") || err.contains("timeout"), "{err}");
+    assert!(
+        err.contains("timed out") || err.contains("timeout"),
+        "{err}"
+    );
     assert!(
         elapsed >= Duration::from_millis(400) && elapsed < Duration::from_millis(900),
         "bounded by the 400ms timeout: {elapsed:?}"
@@ -82,7 +99,10 @@ async fn workload_probe_measures_replica_recovery_against_the_controller_delay()
     for n in ["w-1", "w-2", "w-3"] {
         c.fake.add_node(NodeSeed::worker(n));
     }
-    c.fake.add_workload_with_pods(&WorkloadSeed::deployment("default", "web", 3), &["w-1", "w-2", "w-3"]);
+    c.fake.add_workload_with_pods(
+        &WorkloadSeed::deployment("default", "web", 3),
+        &["w-1", "w-2", "w-3"],
+    );
     let (recreate, ready) = (Duration::from_millis(500), Duration::from_millis(500));
     c.fake.set_timing(ControllerTiming {
         recreate_delay: recreate,
@@ -99,35 +119,75 @@ async fn workload_probe_measures_replica_recovery_against_the_controller_delay()
     let measured = only_outage_ms(web);
     let truth = (recreate + ready).as_millis() as f64;
     // One probe interval (50 ms) plus two ticks of the fake's controllers (25 ms each).
-    assert!((measured - truth).abs() <= 100.0, "measured {measured} ms, controller delay {truth} ms");
+    assert!(
+        (measured - truth).abs() <= 100.0,
+        "measured {measured} ms, controller delay {truth} ms"
+    );
     let failed = web.samples.iter().find(|s| !s.ok).unwrap();
     assert_eq!(failed.error.as_deref(), Some("2/3 replicas Ready"));
-    assert!(web.measurements.time_to_detect_ms.is_some_and(|t| t <= 100.0), "{:?}", web.measurements.time_to_detect_ms);
-    assert_eq!(out.report.reverts[0].outcome, "reverted", "the revert waited until 3 pods were Ready");
+    assert!(
+        web.measurements
+            .time_to_detect_ms
+            .is_some_and(|t| t <= 100.0),
+        "{:?}",
+        web.measurements.time_to_detect_ms
+    );
+    assert_eq!(
+        out.report.reverts[0].outcome, "reverted",
+        "the revert waited until 3 pods were Ready"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn workload_spread_check_names_two_replicas_on_one_node() {
     let c = FakeCluster::start();
     c.fake.add_node(NodeSeed::worker("w-1"));
-    c.fake.add_workload_with_pods(&WorkloadSeed::deployment("default", "web", 2), &["w-1", "w-1"]);
+    c.fake.add_workload_with_pods(
+        &WorkloadSeed::deployment("default", "web", 2),
+        &["w-1", "w-1"],
+    );
     let yaml = "workload: { kind: deployment, namespace: default, name: web, spread: node }";
-    let err = sampler(&c, yaml, Duration::from_secs(2)).sample().await.unwrap_err();
+    let err = sampler(&c, yaml, Duration::from_secs(2))
+        .sample()
+        .await
+        .unwrap_err();
     assert!(err.contains("share node w-1"), "{err}");
     let no_spread = "workload: { kind: deployment, namespace: default, name: web }";
-    sampler(&c, no_spread, Duration::from_secs(2)).sample().await.expect("2/2 Ready");
+    sampler(&c, no_spread, Duration::from_secs(2))
+        .sample()
+        .await
+        .expect("2/2 Ready");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pods_running_is_never_healthy_on_an_empty_match() {
     let c = FakeCluster::start();
     c.fake.add_node(NodeSeed::worker("w-1"));
-    c.fake.add_workload_with_pods(&WorkloadSeed::deployment("default", "web", 2), &["w-1", "w-1"]);
-    let none = sampler(&c, "pods-running: { namespace: default, selector: app=nope }", Duration::from_secs(2));
-    assert!(none.sample().await.unwrap_err().contains("no pod matches app=nope"));
-    let two = sampler(&c, "pods-running: { namespace: default, selector: app=web, min: 2 }", Duration::from_secs(2));
+    c.fake.add_workload_with_pods(
+        &WorkloadSeed::deployment("default", "web", 2),
+        &["w-1", "w-1"],
+    );
+    let none = sampler(
+        &c,
+        "pods-running: { namespace: default, selector: app=nope }",
+        Duration::from_secs(2),
+    );
+    assert!(none
+        .sample()
+        .await
+        .unwrap_err()
+        .contains("no pod matches app=nope"));
+    let two = sampler(
+        &c,
+        "pods-running: { namespace: default, selector: app=web, min: 2 }",
+        Duration::from_secs(2),
+    );
     two.sample().await.expect("2 running");
-    let three = sampler(&c, "pods-running: { namespace: default, selector: app=web, min: 3 }", Duration::from_secs(2));
+    let three = sampler(
+        &c,
+        "pods-running: { namespace: default, selector: app=web, min: 3 }",
+        Duration::from_secs(2),
+    );
     assert!(three.sample().await.unwrap_err().contains("2 of 2"));
 }
 
@@ -137,20 +197,37 @@ async fn node_ready_names_the_nodes_that_are_not_ready() {
     c.fake.add_node(NodeSeed::control_plane("cp-1"));
     c.fake.add_node(NodeSeed::worker("w-1"));
     c.fake.add_node(NodeSeed::worker("w-2"));
-    let workers = sampler(&c, "node-ready: { nodes: { role: worker } }", Duration::from_secs(2));
+    let workers = sampler(
+        &c,
+        "node-ready: { nodes: { role: worker } }",
+        Duration::from_secs(2),
+    );
     workers.sample().await.expect("all Ready");
     c.fake.set_node_ready("w-2", false);
     let err = workers.sample().await.unwrap_err();
     assert!(err.contains("1/2") && err.contains("w-2"), "{err}");
-    let one = sampler(&c, "node-ready: { nodes: { role: worker }, min-ready: 1 }", Duration::from_secs(2));
+    let one = sampler(
+        &c,
+        "node-ready: { nodes: { role: worker }, min-ready: 1 }",
+        Duration::from_secs(2),
+    );
     one.sample().await.expect("one Ready is enough");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lease_probe_reports_the_holder_and_the_failover_time() {
     let c = FakeCluster::start();
-    c.fake.add_lease(LeaseSeed::new("kube-system", "kube-controller-manager", "cp-1"));
-    let lease: Arc<dyn Sampler> = sampler(&c, "lease: { name: kube-controller-manager }", Duration::from_secs(2)).into();
+    c.fake.add_lease(LeaseSeed::new(
+        "kube-system",
+        "kube-controller-manager",
+        "cp-1",
+    ));
+    let lease: Arc<dyn Sampler> = sampler(
+        &c,
+        "lease: { name: kube-controller-manager }",
+        Duration::from_secs(2),
+    )
+    .into();
     let first = lease.sample().await.expect("held").unwrap();
     assert_eq!(first["holder"], "cp-1");
     assert!(first.get("failover").is_none());
@@ -159,11 +236,15 @@ async fn lease_probe_reports_the_holder_and_the_failover_time() {
     let renewed = Instant::now();
     let gap = Duration::from_millis(400);
     tokio::time::sleep(gap).await; // leaderless on purpose: the failover's ground truth
-    c.fake.set_lease_holder("kube-system", "kube-controller-manager", "cp-2");
+    c.fake
+        .set_lease_holder("kube-system", "kube-controller-manager", "cp-2");
     let truth = renewed.elapsed().as_millis() as i64;
     let changed = lease.sample().await.expect("new holder").unwrap();
     assert_eq!(changed["holder"], "cp-2");
     assert_eq!(changed["failover"]["from"], "cp-1");
     let failover = changed["failover"]["failover_ms"].as_i64().unwrap();
-    assert!((failover - truth).abs() <= 20, "failover {failover} ms, truth {truth} ms");
+    assert!(
+        (failover - truth).abs() <= 20,
+        "failover {failover} ms, truth {truth} ms"
+    );
 }

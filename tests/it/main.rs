@@ -2,6 +2,12 @@
 
 mod common;
 mod engine_e2e;
+mod kind_e2e;
+mod kube_cordon;
+mod kube_drain;
+mod kube_fixture;
+mod kube_oracle_compare;
+mod kube_probes;
 mod kube_rs_client;
 mod kubectl_oracle;
 mod lab_fixture;
@@ -11,8 +17,3 @@ mod signals;
 mod ssh_access;
 mod support;
 mod validation_corpus;
-mod kube_cordon;
-mod kube_fixture;
-mod kube_drain;
-mod kube_oracle_compare;
-mod kube_probes;

@@ -11,7 +11,10 @@ fn journal_has(dir: &std::path::Path, needle: &str) -> bool {
         .into_iter()
         .flatten()
         .flatten()
-        .any(|run| std::fs::read_to_string(run.path().join("journal.jsonl")).is_ok_and(|j| j.contains(needle)))
+        .any(|run| {
+            std::fs::read_to_string(run.path().join("journal.jsonl"))
+                .is_ok_and(|j| j.contains(needle))
+        })
 }
 
 fn sigint(pid: u32) {
@@ -43,7 +46,11 @@ steps:
 fn sigint_mid_fault_reverts_and_exits_3() {
     let dns = Dnsmasq::start();
     let dir = temp_dir();
-    let file = write(dir.path(), "s.yaml", &scenario(&dns, &format!("[kill, -CONT, \"{}\"]", dns.pid())));
+    let file = write(
+        dir.path(),
+        "s.yaml",
+        &scenario(&dns, &format!("[kill, -CONT, \"{}\"]", dns.pid())),
+    );
     let reports = dir.path().join("reports");
     let child = kubedrill()
         .args(["run", file.to_str().unwrap(), "--report-dir"])
@@ -52,14 +59,32 @@ fn sigint_mid_fault_reverts_and_exits_3() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for(Duration::from_secs(20), "the fault to be injected", || journal_has(&reports, "\"entry\":\"injected\""));
-    assert_eq!(process_state(dns.pid()), Some('T'), "dnsmasq is frozen by the fault");
+    wait_for(Duration::from_secs(20), "the fault to be injected", || {
+        journal_has(&reports, "\"entry\":\"injected\"")
+    });
+    assert_eq!(
+        process_state(dns.pid()),
+        Some('T'),
+        "dnsmasq is frozen by the fault"
+    );
     sigint(child.id());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(3), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    assert_ne!(process_state(dns.pid()), Some('T'), "the revert thawed dnsmasq");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(
+        process_state(dns.pid()),
+        Some('T'),
+        "the revert thawed dnsmasq"
+    );
     assert!(dns.answers(), "dnsmasq answers again");
-    assert!(journal_has(&reports, "\"entry\":\"reverted\",\"seq\":1,\"ok\":true"), "journal records the revert");
+    assert!(
+        journal_has(&reports, "\"entry\":\"reverted\",\"seq\":1,\"ok\":true"),
+        "journal records the revert"
+    );
     let run = crate::common::only_run_dir(&reports);
     let r = crate::common::read_report(&run);
     assert_eq!(r["verdict"], "aborted");
@@ -80,29 +105,45 @@ fn second_sigint_exits_at_once_and_lists_what_was_not_reverted() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for(Duration::from_secs(20), "the fault to be injected", || journal_has(&reports, "\"entry\":\"injected\""));
+    wait_for(Duration::from_secs(20), "the fault to be injected", || {
+        journal_has(&reports, "\"entry\":\"injected\"")
+    });
     sigint(child.id());
     wait_for(Duration::from_secs(10), "the rollback to start", || {
-        std::process::Command::new("pgrep").args(["-f", "^sleep 300$"]).output().is_ok_and(|o| o.status.success())
+        std::process::Command::new("pgrep")
+            .args(["-f", "^sleep 300$"])
+            .output()
+            .is_ok_and(|o| o.status.success())
     });
     sigint(child.id());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "stderr: {stderr}");
     assert!(stderr.contains("NOT EVERY FAULT WAS REVERTED"), "{stderr}");
-    assert!(stderr.contains("sleep 300"), "names the revert to run by hand: {stderr}");
+    assert!(
+        stderr.contains("sleep 300"),
+        "names the revert to run by hand: {stderr}"
+    );
     assert!(stderr.contains("kubedrill recover"), "{stderr}");
     assert_eq!(process_state(dns.pid()), Some('T'), "really not reverted");
     // `recover` would run the same hanging revert; thaw by hand for the cleanup.
-    let _ = std::process::Command::new("kill").args(["-CONT", &dns.pid().to_string()]).status();
-    let _ = std::process::Command::new("pkill").args(["-f", "^sleep 300$"]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-CONT", &dns.pid().to_string()])
+        .status();
+    let _ = std::process::Command::new("pkill")
+        .args(["-f", "^sleep 300$"])
+        .status();
 }
 
 #[test]
 fn recover_runs_what_the_journal_left_pending() {
     let dns = Dnsmasq::start();
     let dir = temp_dir();
-    let file = write(dir.path(), "s.yaml", &scenario(&dns, &format!("[kill, -CONT, \"{}\"]", dns.pid())));
+    let file = write(
+        dir.path(),
+        "s.yaml",
+        &scenario(&dns, &format!("[kill, -CONT, \"{}\"]", dns.pid())),
+    );
     let reports = dir.path().join("reports");
     let mut child = kubedrill()
         .args(["run", file.to_str().unwrap(), "--report-dir"])
@@ -111,14 +152,21 @@ fn recover_runs_what_the_journal_left_pending() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for(Duration::from_secs(20), "the fault to be injected", || journal_has(&reports, "\"entry\":\"injected\""));
+    wait_for(Duration::from_secs(20), "the fault to be injected", || {
+        journal_has(&reports, "\"entry\":\"injected\"")
+    });
     // A crash: SIGKILL leaves no chance to revert.
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(process_state(dns.pid()), Some('T'));
     let run = crate::common::only_run_dir(&reports);
     let out = kubedrill().arg("recover").arg(&run).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dns.answers(), "recover thawed dnsmasq");
     let again = kubedrill().arg("recover").arg(&run).output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to revert"));

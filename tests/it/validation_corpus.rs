@@ -6,12 +6,21 @@ use std::path::Path;
 use crate::common::{kubedrill, temp_dir, write};
 
 fn validate(file: &str) -> (i32, String) {
-    let out = kubedrill().args(["validate", file]).output().expect("run kubedrill");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = kubedrill()
+        .args(["validate", file])
+        .output()
+        .expect("run kubedrill");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn assert_errors(file: &str, expected: &[&str]) {
-    let path = format!("{}/tests/fixtures/invalid/{file}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/invalid/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let (code, stderr) = validate(&path);
     assert_eq!(code, 2, "exit code for {file}; stderr:\n{stderr}");
     for e in expected {
@@ -43,19 +52,28 @@ fn bad_durations_are_explained() {
 
 #[test]
 fn unknown_fault_kind_points_at_the_kind() {
-    assert_errors("unknown-fault.yaml", &["7:7: steps[0].fault.explode-datacenter: unknown variant `explode-datacenter`"]);
+    assert_errors(
+        "unknown-fault.yaml",
+        &["7:7: steps[0].fault.explode-datacenter: unknown variant `explode-datacenter`"],
+    );
 }
 
 #[test]
 fn expectation_on_undefined_probe() {
-    assert_errors("undefined-probe.yaml", &["11:5: expect[0].probe: probe `api` is not defined under `probes` (defined: web)"]);
+    assert_errors(
+        "undefined-probe.yaml",
+        &["11:5: expect[0].probe: probe `api` is not defined under `probes` (defined: web)"],
+    );
 }
 
 #[test]
 fn zero_and_negative_intervals() {
     assert_errors(
         "zero-interval.yaml",
-        &["7:5: probes[0].interval: must be longer than zero", "10:5: probes[1].interval: `-1s` is negative"],
+        &[
+            "7:5: probes[0].interval: must be longer than zero",
+            "10:5: probes[1].interval: `-1s` is negative",
+        ],
     );
 }
 
@@ -92,9 +110,19 @@ fn undefined_variable_is_located_and_set_fixes_it() {
     let f = file.to_str().unwrap();
     let (code, stderr) = validate(f);
     assert_eq!(code, 2);
-    assert!(stderr.contains(&format!("{f}:5:11: variable `pause` has no value")), "{stderr}");
-    let ok = kubedrill().args(["validate", f, "--set", "pause=1s"]).output().unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        stderr.contains(&format!("{f}:5:11: variable `pause` has no value")),
+        "{stderr}"
+    );
+    let ok = kubedrill()
+        .args(["validate", f, "--set", "pause=1s"])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
 }
 
 #[test]
@@ -111,10 +139,20 @@ fn nothing_is_injected_from_an_invalid_scenario() {
         .arg(dir.path().join("reports"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("steps[1].wait: must be longer than zero"));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("steps[1].wait: must be longer than zero")
+    );
     assert!(!flag.exists(), "the fault must not have been injected");
-    assert!(!dir.path().join("reports").exists(), "no run directory for an invalid scenario");
+    assert!(
+        !dir.path().join("reports").exists(),
+        "no run directory for an invalid scenario"
+    );
 }
 
 #[test]
@@ -124,7 +162,11 @@ fn shipped_scenarios_are_valid() {
     collect_yaml(&root, &mut files);
     assert!(!files.is_empty());
     let out = kubedrill().arg("validate").args(&files).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn collect_yaml(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
