@@ -248,3 +248,75 @@ async fn lease_probe_reports_the_holder_and_the_failover_time() {
         "failover {failover} ms, truth {truth} ms"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_kubeconfig_token_never_reaches_the_run_directory() {
+    let c = FakeCluster::start();
+    let token = "kubedrill-test-s3cret-token";
+    c.fake.write_kubeconfig_with_token(c.dir.path(), token);
+    c.fake.add_node(NodeSeed::worker("w-1"));
+    c.fake.set_unavailable(true);
+    let yaml = format!(
+        "{}probes:\n  - name: api\n    interval: 50ms\n    timeout: 500ms\n    api: {{}}\nsteps:\n  - fault:\n      cordon: {{ nodes: {{ names: [w-1] }} }}\n    for: 10ms\n",
+        scenario_head("token")
+    );
+    let out = c.run(&yaml, &[]).await;
+    assert_eq!(out.report.exit_code, 3, "the API is down: the cordon fails");
+    assert!(
+        c.fake.requests().iter().all(|r| r.authorization_present),
+        "the token was used"
+    );
+    for entry in std::fs::read_dir(&out.run_dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        assert!(
+            !text.contains(token),
+            "{} holds the token",
+            entry.path().display()
+        );
+    }
+}
+
+#[test]
+fn every_kubernetes_example_is_a_valid_scenario_fragment() {
+    let mine = [
+        "cordon",
+        "drain",
+        "pod-delete",
+        "api",
+        "node-ready",
+        "workload",
+        "pods-running",
+        "lease",
+    ];
+    let indent = |text: &str| text.replace('\n', "\n    ");
+    let faults = kubedrill::faults::catalogue()
+        .into_iter()
+        .filter(|k| mine.contains(&k.0));
+    let probes = kubedrill::probes::catalogue()
+        .into_iter()
+        .filter(|k| mine.contains(&k.0));
+    let mut checked = 0;
+    for (kind, _, example) in faults {
+        let yaml = format!(
+            "{}steps:\n  - {}\n",
+            scenario_head("example"),
+            indent(example)
+        );
+        let loaded =
+            kubedrill::scenario::load_str("example.yaml".as_ref(), &yaml, &Default::default());
+        assert!(loaded.is_ok(), "fault {kind}: {loaded:?}");
+        checked += 1;
+    }
+    for (kind, _, example) in probes {
+        let yaml = format!(
+            "{}probes:\n  - {}\nsteps:\n  - wait: 1s\n",
+            scenario_head("example"),
+            indent(example)
+        );
+        let loaded =
+            kubedrill::scenario::load_str("example.yaml".as_ref(), &yaml, &Default::default());
+        assert!(loaded.is_ok(), "probe {kind}: {loaded:?}");
+        checked += 1;
+    }
+    assert_eq!(checked, mine.len());
+}
