@@ -221,3 +221,47 @@ async fn sigint_mid_drain_uncordons_and_exits_3() {
             .exists()
     });
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_lists_the_pods_a_drain_would_touch_and_changes_nothing() {
+    let c = seeded();
+    let scenario = format!(
+        "{}steps:\n  - fault:\n      drain: {{ nodes: {{ names: [node-a] }}, force: true, delete-emptydir-data: true }}\n    for: 10s\n",
+        scenario_head("drain-plan")
+    );
+    let file = write(c.dir.path(), "s.yaml", &scenario);
+    let kubeconfig = c.kubeconfig.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        kubedrill()
+            .args([
+                "plan",
+                file.to_str().unwrap(),
+                "--kubeconfig",
+                kubeconfig.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    for expected in [
+        "default/web-on-a",
+        "default/cache-0",
+        "default/lonely",
+        "mirror pod",
+        "DaemonSet-managed",
+        "uncordon node node-a",
+    ] {
+        assert!(text.contains(expected), "plan lacks {expected}:\n{text}");
+    }
+    let writes = c
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .count();
+    assert_eq!(writes, 0, "plan is read-only");
+}
