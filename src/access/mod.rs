@@ -119,15 +119,15 @@ impl NodeAccess {
         timeout: Duration,
     ) -> Result<CommandOutput, AccessError> {
         let name = &self.spec.name;
-        match (&self.spec.access, &self.ssh) {
-            (AccessSpec::Ssh(_), Some(ssh)) => ssh.run(argv, timeout).await,
-            (AccessSpec::Docker(docker), _) => {
+        match &self.spec.access {
+            AccessSpec::Ssh(_) => {
+                let ssh = self.ssh.as_ref().expect("NodeAccess::new prepares ssh");
+                ssh.run(argv, timeout).await
+            }
+            AccessSpec::Docker(docker) => {
                 run_local(name, &docker_argv(docker, argv), timeout).await
             }
-            (AccessSpec::Local(local), _) => {
-                run_local(name, &local_argv(local, argv), timeout).await
-            }
-            (AccessSpec::Ssh(_), None) => unreachable!("NodeAccess::new prepares ssh"),
+            AccessSpec::Local(local) => run_local(name, &local_argv(local, argv), timeout).await,
         }
     }
 

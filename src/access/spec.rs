@@ -21,7 +21,7 @@ pub struct NodeSpec {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// The node's address, when known (informational; access has its own host).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     /// How commands reach the node, written `access: { ssh: {...} }` (one key).
     #[serde(with = "serde_yaml::with::singleton_map")]
@@ -36,19 +36,19 @@ pub struct NodeSpec {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ServiceSpec {
     /// The service's own name (etcd member name, NATS server_name, ...).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Named endpoints, e.g. `client: http://10.0.0.1:2379`, `monitor: http://...:8222`.
     #[serde(default)]
     pub endpoints: BTreeMap<String, String>,
     /// argv that starts the service on the node.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<Vec<String>>,
     /// argv that stops the service on the node.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<Vec<String>>,
     /// argv that exits 0 while the service runs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Vec<String>>,
 }
 
@@ -80,20 +80,20 @@ pub enum KnownHostsPolicy {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct SshAccess {
     pub host: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_file: Option<PathBuf>,
     #[serde(default)]
     pub known_hosts: KnownHostsPolicy,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_hosts_file: Option<PathBuf>,
     /// Prefix every command with `sudo -n`.
     #[serde(default)]
     pub sudo: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_timeout: Option<HumanDuration>,
 }
 
@@ -108,6 +108,6 @@ pub struct DockerAccess {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct LocalAccess {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<String>,
 }

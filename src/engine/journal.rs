@@ -119,6 +119,6 @@ pub fn pending_reverts(entries: &[JournalEntry]) -> Vec<(u64, String, RevertActi
             _ => None,
         })
         .collect();
-    pending.sort_by(|a, b| b.0.cmp(&a.0));
+    pending.sort_by_key(|p| std::cmp::Reverse(p.0));
     pending
 }

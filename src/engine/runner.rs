@@ -11,7 +11,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use super::clock::RunClock;
-use super::conditions::{all_stable, current_outage_start};
+use super::conditions::current_outage_start;
 use super::events::{EngineEvent, EventSink};
 use super::journal::{Journal, JournalEntry};
 use super::sampling::{spawn_probe, ProbeLog, ProbeSchedule};
@@ -21,6 +21,7 @@ use super::state::RunState;
 use super::steps::{run_steps, StepsEnd};
 use super::verdict_of::{decide, Ending};
 use crate::exit_code::ExitCode;
+use crate::measure::{recovery_after, Recovery};
 use crate::report::{RevertRecord, RunReport};
 use crate::scenario::expectation::AbortCondition;
 use crate::scenario::Scenario;
@@ -232,13 +233,20 @@ async fn observe_recovery(
     signals: &mut Signals,
 ) {
     let (_, faults, _) = state.finish();
-    if faults.is_empty() || logs.is_empty() {
+    let Some(heal) = faults
+        .iter()
+        .filter_map(|f| f.reverted_at_ms)
+        .reduce(f64::max)
+    else {
         return;
-    }
-    let all: Vec<Arc<ProbeLog>> = logs.values().cloned().collect();
+    };
     let stable = scenario.settings.stable_window.get();
+    let recovered = || {
+        logs.values()
+            .all(|l| recovery_after(&l.snapshot(), heal, stable) != Recovery::Never)
+    };
     let wait = async {
-        while !all_stable(&all, stable) {
+        while !recovered() {
             if tick.changed().await.is_err() {
                 return;
             }

@@ -100,17 +100,24 @@ impl RunState {
         }
     }
 
-    /// Reverts of `fault_id` still on the stack, removed from it, newest first.
-    fn take_fault(&self, fault_id: &str) -> Vec<Registered> {
-        let mut stack = lock(&self.stack);
-        let (mine, rest): (Vec<_>, Vec<_>) = stack.drain(..).partition(|r| r.fault_id == fault_id);
-        *stack = rest;
-        mine.into_iter().rev().collect()
+    /// Reverts of `fault_id` still on the stack, newest first (they stay on the stack).
+    fn of_fault(&self, fault_id: &str) -> Vec<Registered> {
+        lock(&self.stack)
+            .iter()
+            .rev()
+            .filter(|r| r.fault_id == fault_id)
+            .cloned()
+            .collect()
     }
 
-    /// Pops the newest revert.
-    fn pop(&self) -> Option<Registered> {
-        lock(&self.stack).pop()
+    /// The newest revert (it stays on the stack until it has run).
+    fn top(&self) -> Option<Registered> {
+        lock(&self.stack).last().cloned()
+    }
+
+    /// Takes a revert off the stack once it has run (successfully or not).
+    fn remove(&self, seq: u64) {
+        lock(&self.stack).retain(|r| r.seq != seq);
     }
 
     /// Reverts still on the stack (newest first).
@@ -121,26 +128,36 @@ impl RunState {
     /// Heals one fault now. Returns false if any of its reverts failed.
     pub async fn revert_fault(&self, fault_id: &str, step: Option<usize>) -> bool {
         let mut all_ok = true;
-        for r in self.take_fault(fault_id) {
+        self.mark_healing(fault_id);
+        // A revert leaves the stack only after it ran: if this future is dropped (signal,
+        // abort), the final rollback still finds it.
+        for r in self.of_fault(fault_id) {
+            let seq = r.seq;
             all_ok &= self.run_revert(r, step).await;
+            self.remove(seq);
         }
-        self.update_fault(fault_id, |f| f.reverted_at_ms = Some(self.clock.now_ms()));
         all_ok
     }
 
     /// Runs every remaining revert, newest first. Returns false if any failed.
     pub async fn revert_all(&self) -> bool {
         let mut all_ok = true;
-        while let Some(r) = self.pop() {
-            let id = r.fault_id.clone();
+        while let Some(r) = self.top() {
+            let seq = r.seq;
+            self.mark_healing(&r.fault_id);
             all_ok &= self.run_revert(r, None).await;
-            if !lock(&self.stack).iter().any(|x| x.fault_id == id) {
-                self.update_fault(&id, |f| {
-                    f.reverted_at_ms.get_or_insert(self.clock.now_ms());
-                });
-            }
+            self.remove(seq);
         }
         all_ok
+    }
+
+    /// The heal moment of a fault is when its first revert starts: recovery time then
+    /// includes how long the system takes to come back after being told to.
+    fn mark_healing(&self, fault_id: &str) {
+        let now = self.clock.now_ms();
+        self.update_fault(fault_id, |f| {
+            f.reverted_at_ms.get_or_insert(now);
+        });
     }
 
     async fn run_revert(&self, r: Registered, step: Option<usize>) -> bool {

@@ -18,7 +18,9 @@ use crate::scenario::{Errors, KeyPath};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct CommandFault {
+    #[serde(deserialize_with = "crate::scenario::argv::lenient")]
     pub inject: Vec<String>,
+    #[serde(deserialize_with = "crate::scenario::argv::lenient")]
     pub revert: Vec<String>,
     /// Timeout for each of the two commands.
     #[serde(default = "default_timeout")]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::node_targets::{self, TargetNode};
+use super::k8s_nodes::{self, TargetNode};
 use super::{FaultError, FaultKind, Prepared};
 use crate::cluster::NodeSelection;
 use crate::engine::RunContext;
@@ -45,8 +45,8 @@ impl FaultKind for CordonFault {
     ) -> BoxFuture<'static, Result<Box<dyn Prepared>, FaultError>> {
         let selection = self.nodes.clone();
         Box::pin(async move {
-            let client = node_targets::client(&ctx).await?;
-            let targets = node_targets::resolve(&client, &selection).await?;
+            let client = k8s_nodes::client(&ctx).await?;
+            let targets = k8s_nodes::resolve(&client, &selection).await?;
             Ok(Box::new(PreparedCordon { client, targets }) as Box<dyn Prepared>)
         })
     }
@@ -59,17 +59,17 @@ struct PreparedCordon {
 
 impl Prepared for PreparedCordon {
     fn describe(&self) -> String {
-        format!("cordon {}", node_targets::describe(&self.targets))
+        format!("cordon {}", k8s_nodes::describe(&self.targets))
     }
 
     fn reverts(&self) -> Vec<RevertAction> {
-        node_targets::uncordon_reverts(&self.targets)
+        k8s_nodes::uncordon_reverts(&self.targets)
     }
 
     fn inject(self: Box<Self>) -> BoxFuture<'static, Result<serde_json::Value, FaultError>> {
         Box::pin(async move {
             for t in &self.targets {
-                node_targets::cordon(&self.client, &t.node).await?;
+                k8s_nodes::cordon(&self.client, &t.node).await?;
             }
             Ok(serde_json::json!({ "nodes": self.targets }))
         })

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::drain_pods::{self, EvictionPlan, PodPlan};
-use super::node_targets::{self, TargetNode};
+use super::k8s_nodes::{self, TargetNode};
 use super::{FaultError, FaultKind, Prepared};
 use crate::cluster::pods::{self, Disposition, DrainRules};
 use crate::cluster::NodeSelection;
@@ -119,8 +119,8 @@ impl FaultKind for DrainFault {
     ) -> BoxFuture<'static, Result<Box<dyn Prepared>, FaultError>> {
         let spec = self.clone();
         Box::pin(async move {
-            let client = node_targets::client(&ctx).await?;
-            let targets = node_targets::resolve(&client, &spec.nodes).await?;
+            let client = k8s_nodes::client(&ctx).await?;
+            let targets = k8s_nodes::resolve(&client, &spec.nodes).await?;
             let mut plans = Vec::new();
             for t in &targets {
                 plans.push(plan_node(&client, &t.node, spec.rules()).await?);
@@ -179,7 +179,7 @@ impl Prepared for PreparedDrain {
             .map(|(t, plan)| {
                 format!(
                     "{}: {}",
-                    node_targets::describe(std::slice::from_ref(t)),
+                    k8s_nodes::describe(std::slice::from_ref(t)),
                     drain_pods::summary(plan)
                 )
             })
@@ -193,7 +193,7 @@ impl Prepared for PreparedDrain {
     }
 
     fn reverts(&self) -> Vec<RevertAction> {
-        node_targets::uncordon_reverts(&self.targets)
+        k8s_nodes::uncordon_reverts(&self.targets)
     }
 
     fn inject(self: Box<Self>) -> BoxFuture<'static, Result<serde_json::Value, FaultError>> {
@@ -201,7 +201,7 @@ impl Prepared for PreparedDrain {
             let plan = self.spec.eviction_plan();
             let mut nodes = Vec::new();
             for t in &self.targets {
-                node_targets::cordon(&self.client, &t.node).await?;
+                k8s_nodes::cordon(&self.client, &t.node).await?;
                 // Pods may have changed since prepare: decide again, as kubectl does after cordoning.
                 let pods = plan_node(&self.client, &t.node, self.spec.rules()).await?;
                 let report = drain_pods::drain(&self.client, &t.node, pods, &plan).await?;

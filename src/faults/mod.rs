@@ -6,8 +6,11 @@ mod command;
 mod cordon;
 mod drain;
 mod drain_pods;
-mod node_targets;
+mod k8s_nodes;
+mod node_command;
 mod pod_delete;
+mod stop_service;
+pub mod targets;
 
 use std::sync::Arc;
 
@@ -103,4 +106,7 @@ fault_kinds! {
     Cordon => cordon::CordonFault,
     Drain => drain::DrainFault,
     PodDelete => pod_delete::PodDeleteFault,
+    StopService => stop_service::StopService,
+    StopKubelet => stop_service::StopKubelet,
+    NodeCommand => node_command::NodeCommandFault,
 }

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Pod;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use super::node_targets;
+use super::k8s_nodes;
 use super::{FaultError, FaultKind, Prepared};
 use crate::cluster::pods;
 use crate::cluster::select::validate_label_selector;
@@ -120,7 +120,7 @@ impl FaultKind for PodDeleteFault {
     ) -> BoxFuture<'static, Result<Box<dyn Prepared>, FaultError>> {
         let spec = self.clone();
         Box::pin(async move {
-            let client = node_targets::client(&ctx).await?;
+            let client = k8s_nodes::client(&ctx).await?;
             let selector = match &spec.name {
                 Some(name) => named_pod_selector(&client, &spec.namespace, name).await?,
                 None => spec.selector.clone(),

@@ -15,6 +15,7 @@ use crate::scenario::{Errors, KeyPath};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct CommandProbe {
+    #[serde(deserialize_with = "crate::scenario::argv::lenient")]
     pub argv: Vec<String>,
 }
 

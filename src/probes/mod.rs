@@ -8,6 +8,7 @@ mod dns;
 mod http;
 mod kube_client;
 mod lease;
+mod node_command;
 mod node_ready;
 mod pods_running;
 mod tcp;
@@ -90,6 +91,7 @@ probe_kinds! {
     Tcp => tcp::TcpProbe,
     Dns => dns::DnsProbe,
     Command => command::CommandProbe,
+    NodeCommand => node_command::NodeCommandProbe,
 }
 
 /// Shared check: an argv must not be empty.

@@ -6,7 +6,7 @@ mod cluster;
 mod command;
 
 pub use cluster::{Uncordon, WaitPodsReady};
-pub use command::{node_manual, shell_words, LocalCommand, NodeCommand};
+pub use command::{node_manual, poll_until_ok, shell_words, LocalCommand, NodeCommand};
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,7 @@
 //! The scenario language: strict serde model, `${variables}`, and validation that
 //! collects every error with file, line, column and key path.
 
+pub mod argv;
 pub mod duration;
 mod errors;
 pub mod expectation;

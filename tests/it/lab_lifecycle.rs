@@ -1,10 +1,11 @@
 //! `lab up` twice, `lab status`, `lab down` twice, and nothing left behind.
 
 use std::process::Command;
+use std::time::Duration;
 
 use kubedrill::lab;
 
-use crate::lab_fixture::{block_on, LabFixture, LabKey};
+use crate::lab_fixture::{block_on, eventually, LabFixture, LabKey};
 
 fn stdout(program: &str, args: &[&str]) -> String {
     let out = Command::new(program).args(args).output().unwrap();
@@ -52,6 +53,15 @@ fn lab_up_is_idempotent_status_reports_and_down_leaves_nothing() {
     assert!(status.nodes[0].services["kubelet"].is_ok(), "{status}");
     assert_eq!(run_in_n1(kubelet.start.as_ref().unwrap()), Some(0));
 
+    // An etcd member restarted from its data dir rejoins; the lab is whole again.
+    let etcd = &n1.services["etcd"];
+    assert_eq!(run_in_n1(etcd.stop.as_ref().unwrap()), Some(0));
+    assert_eq!(run_in_n1(etcd.start.as_ref().unwrap()), Some(0));
+    let whole = block_on(eventually(Duration::from_secs(60), || async {
+        lab::status(&cfg).await.unwrap().all_up()
+    }));
+    assert!(whole, "{}", block_on(lab::status(&cfg)).unwrap());
+
     // Down twice; then no trace.
     let marker = format!("KUBEDRILL_LAB_DIR={}", cfg.dir.display());
     assert!(!lab::pids_with_env(&marker).is_empty());
@@ -82,6 +92,15 @@ fn lab_refuses_bad_configs_before_touching_anything() {
     cfg.name_prefix = "much-too-long-prefix".into();
     let err = block_on(lab::up(&cfg)).unwrap_err().to_string();
     assert!(err.contains("name prefix"), "{err}");
+
+    // A missing program is named, with where to get it.
+    let mut cfg = crate::lab_fixture::config(LabKey::Lifecycle, 3, &tmp.path().join("lab"));
+    cfg.kubelet_standin = vec!["/nonexistent/kubelet-standin".into()];
+    let err = block_on(lab::up(&cfg)).unwrap_err().to_string();
+    assert!(
+        err.contains("missing programs") && err.contains("/nonexistent/kubelet-standin"),
+        "{err}"
+    );
 
     // A non-empty directory that is not a lab is never used (nor deleted by down).
     let mut cfg = crate::lab_fixture::config(LabKey::Lifecycle, 3, tmp.path());

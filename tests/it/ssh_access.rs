@@ -60,6 +60,35 @@ async fn ssh_returns_output_exit_codes_and_arguments_intact() {
 }
 
 #[tokio::test]
+async fn ssh_runs_the_lab_service_commands_on_the_node() {
+    let lab = LabFixture::shared(LabKey::Access);
+    let node = lab.access("n1");
+    let kubelet = &lab.node("n1").services["kubelet"];
+    let healthz = lab.lab.vars["kubelet_healthz_n1"].clone();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let healthy = || async { http.get(&healthz).send().await.is_ok() };
+
+    let stop = node.run(kubelet.stop.as_ref().unwrap(), T).await.unwrap();
+    assert!(stop.success(), "{stop:?}");
+    assert!(!healthy().await, "kubelet still answers after stop");
+    let status = node.run(kubelet.status.as_ref().unwrap(), T).await.unwrap();
+    assert_eq!(status.exit_code, Some(3), "{status:?}");
+
+    // Started over SSH, the daemon must neither hold the session open nor die with it.
+    let start = node.run(kubelet.start.as_ref().unwrap(), T).await.unwrap();
+    assert!(start.success(), "{start:?}");
+    node.close().await;
+    assert!(eventually(T, healthy).await, "kubelet did not come back");
+    let status = node.run(kubelet.status.as_ref().unwrap(), T).await.unwrap();
+    assert!(status.success(), "{status:?}");
+    node.close().await;
+}
+
+#[tokio::test]
 async fn ssh_reuses_one_master_connection_for_many_commands() {
     let lab = LabFixture::shared(LabKey::Access);
     let node = lab.access("n0");
