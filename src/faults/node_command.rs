@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::stop_service::describe_targets;
-use super::targets::node_targets;
+use super::targets::k8s_nodes;
 use super::{FaultError, FaultKind, Prepared};
 use crate::engine::RunContext;
 use crate::probes::validate_argv;
@@ -40,7 +40,7 @@ pub struct NodeCommandFault {
     pub timeout: HumanDuration,
 }
 
-node_targets!(NodeCommandFault);
+k8s_nodes!(NodeCommandFault);
 
 fn one() -> usize {
     1

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::targets::{node_targets, NodeTargets};
+use super::targets::{k8s_nodes, NodeTargets};
 use super::{FaultError, FaultKind, Prepared};
 use crate::access::NodeSpec;
 use crate::engine::RunContext;
@@ -57,7 +57,7 @@ fn default_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(30))
 }
 
-node_targets!(StopService);
+k8s_nodes!(StopService);
 
 /// `stop-kubelet`: `stop-service` with `service: kubelet` by default.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -92,7 +92,7 @@ pub fn is_this_machine(n: &NodeSpec) -> bool {
 }
 
 /// Node faults expose their target fields as a [`NodeTargets`].
-macro_rules! node_targets {
+macro_rules! k8s_nodes {
     ($ty:ty) => {
         impl $ty {
             /// The target fields as one value.
@@ -106,4 +106,4 @@ macro_rules! node_targets {
         }
     };
 }
-pub(crate) use node_targets;
+pub(crate) use k8s_nodes;
