@@ -42,13 +42,8 @@ pub async fn recover(a: RecoverArgs) -> i32 {
     }
     let ctx = RunContext {
         nodes: NodePool::new(nodes),
-        cluster: Cluster::new(ClusterSettings {
-            kubeconfig,
-            allowed: context.iter().cloned().collect(),
-            context,
-            allow_extra: Vec::new(),
-            request_timeout: Duration::from_secs(10),
-        }),
+        // Exactly the context the run used is allowed, nothing else.
+        cluster: Cluster::new(ClusterSettings::for_recovery(kubeconfig, context)),
         run_dir: a.run_dir.clone(),
         revert_timeout: Duration::from_secs(120),
     };

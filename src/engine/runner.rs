@@ -103,6 +103,11 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
             }
         }
     }
+    if build_error.is_none() && uses_cluster(scenario) {
+        if let Err(e) = ctx.cluster.client().await {
+            build_error = Some(format!("Kubernetes: {e}"));
+        }
+    }
     let logs: BTreeMap<String, Arc<ProbeLog>> = tasks
         .iter()
         .map(|t| (t.name.clone(), t.log.clone()))
@@ -185,6 +190,12 @@ fn build_context_without_nodes(
         run_dir: run_dir.to_path_buf(),
         revert_timeout: s.settings.revert_timeout.get(),
     }
+}
+
+/// True when any probe or fault talks to the Kubernetes API.
+fn uses_cluster(s: &Scenario) -> bool {
+    s.probes.iter().any(|p| p.spec.needs_cluster())
+        || s.steps.iter().any(|st| matches!(&st.action, crate::scenario::StepAction::Fault { spec, .. } if spec.needs_cluster()))
 }
 
 /// Resolves with a reason as soon as an abort condition holds.

@@ -27,6 +27,10 @@ impl FaultKind for CordonFault {
     const EXAMPLE: &'static str =
         "fault:\n  cordon: { nodes: { role: worker, count: 1, pick: random } }\nfor: 30s";
 
+    fn needs_cluster(&self) -> bool {
+        true
+    }
+
     fn validate(&self, at: &KeyPath, errs: &mut Errors) {
         self.nodes.validate(&at.key("nodes"), errs, false);
     }

@@ -85,6 +85,10 @@ impl FaultKind for DrainFault {
         "cordon nodes and evict their pods like `kubectl drain --ignore-daemonsets`; reverted by uncordoning";
     const EXAMPLE: &'static str = "fault:\n  drain:\n    nodes: { role: worker, count: 1 }\n    delete-emptydir-data: true\n    grace-period: 10s\n    timeout: 2m\nfor: 1m";
 
+    fn needs_cluster(&self) -> bool {
+        true
+    }
+
     fn validate(&self, at: &KeyPath, errs: &mut Errors) {
         self.nodes.validate(&at.key("nodes"), errs, false);
         if let Some(g) = self.grace_period {

@@ -59,6 +59,11 @@ pub trait FaultKind {
     fn describe(&self) -> String;
     /// How it is undone, before targets are resolved.
     fn undo(&self) -> String;
+    /// True when this kind talks to the Kubernetes API (the run then checks the
+    /// connection and the context guard before anything starts).
+    fn needs_cluster(&self) -> bool {
+        false
+    }
     /// Resolves targets with read-only calls; must not change anything.
     fn prepare(
         &self,
@@ -77,6 +82,10 @@ macro_rules! fault_kinds {
             /// Kind name as written in YAML.
             pub fn kind(&self) -> &'static str {
                 match self { $(FaultSpec::$variant(_) => <$ty as FaultKind>::KIND),* }
+            }
+            /// See [`FaultKind::needs_cluster`].
+            pub fn needs_cluster(&self) -> bool {
+                match self { $(FaultSpec::$variant(f) => f.needs_cluster()),* }
             }
             /// See [`FaultKind::validate`].
             pub fn validate(&self, at: &KeyPath, errs: &mut Errors) {

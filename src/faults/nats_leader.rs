@@ -76,6 +76,10 @@ impl FaultKind for NatsLeaderKillFault {
         "kill the NATS JetStream meta (or a stream's) leader; records the leader failover time";
     const EXAMPLE: &'static str = "fault:\n  nats-leader-kill: { kill: exec }\nfor: 15s";
 
+    fn needs_cluster(&self) -> bool {
+        self.kubernetes.is_some()
+    }
+
     fn validate(&self, at: &KeyPath, errs: &mut Errors) {
         let k8s = self.kubernetes.is_some();
         match (self.kill, k8s) {

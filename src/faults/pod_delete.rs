@@ -67,6 +67,10 @@ impl FaultKind for PodDeleteFault {
         "delete pods (name, or count/percent of a selector) with a grace period; the revert waits until they are Ready again";
     const EXAMPLE: &'static str = "fault:\n  pod-delete: { namespace: kube-system, selector: k8s-app=kube-dns, count: 1, grace-period: 0s }\nfor: 30s";
 
+    fn needs_cluster(&self) -> bool {
+        true
+    }
+
     fn validate(&self, at: &KeyPath, errs: &mut Errors) {
         if self.namespace.trim().is_empty() {
             errs.add(at.key("namespace"), "the namespace is empty");

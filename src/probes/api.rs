@@ -62,6 +62,10 @@ impl ProbeKind for ApiProbe {
     const EXAMPLE: &'static str =
         "name: api\ninterval: 200ms\ntimeout: 1s\napi: { check: readyz, list-latency: true }";
 
+    fn needs_cluster(&self) -> bool {
+        true
+    }
+
     fn validate(&self, at: &KeyPath, errs: &mut Errors) {
         for (i, e) in self.endpoints.iter().enumerate() {
             if !(e.starts_with("https://") || e.starts_with("http://")) {

@@ -42,6 +42,10 @@ impl ProbeKind for LeaseProbe {
         "leader-election Lease: holder in the detail, failover time when it changes, unhealthy when expired";
     const EXAMPLE: &'static str = "name: kcm-leader\ninterval: 500ms\ntimeout: 2s\nlease: { namespace: kube-system, name: kube-controller-manager }";
 
+    fn needs_cluster(&self) -> bool {
+        true
+    }
+
     fn validate(&self, at: &KeyPath, errs: &mut Errors) {
         if self.name.trim().is_empty() {
             errs.add(at.key("name"), "the Lease name is empty");

@@ -46,6 +46,11 @@ pub trait ProbeKind {
     fn validate(&self, at: &KeyPath, errs: &mut Errors);
     /// What is probed, for reports (no secrets).
     fn target(&self) -> String;
+    /// True when this kind talks to the Kubernetes API (the run then checks the
+    /// connection and the context guard before anything starts).
+    fn needs_cluster(&self) -> bool {
+        false
+    }
     /// Builds the sampler. `timeout` is the per-sample timeout.
     fn build(&self, ctx: &Arc<RunContext>, timeout: Duration) -> Result<Box<dyn Sampler>, String>;
 }
@@ -61,6 +66,10 @@ macro_rules! probe_kinds {
             /// Kind name as written in YAML.
             pub fn kind(&self) -> &'static str {
                 match self { $(ProbeSpec::$variant(_) => <$ty as ProbeKind>::KIND),* }
+            }
+            /// See [`ProbeKind::needs_cluster`].
+            pub fn needs_cluster(&self) -> bool {
+                match self { $(ProbeSpec::$variant(p) => p.needs_cluster()),* }
             }
             /// See [`ProbeKind::validate`].
             pub fn validate(&self, at: &KeyPath, errs: &mut Errors) {

@@ -63,6 +63,10 @@ impl ProbeKind for NatsProbe {
         "NATS servers' /healthz, an agreed JetStream meta leader, optionally $JS.API.INFO and a publish ack";
     const EXAMPLE: &'static str = "name: nats\ninterval: 250ms\ntimeout: 1s\nnats: { healthz: js-enabled-only, meta-leader: true, jetstream: { publish: drill.probe } }";
 
+    fn needs_cluster(&self) -> bool {
+        self.kubernetes.is_some()
+    }
+
     fn validate(&self, at: &KeyPath, errs: &mut Errors) {
         if self.kubernetes.is_some() && !self.monitors.is_empty() {
             errs.add(

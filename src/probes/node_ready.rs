@@ -32,6 +32,10 @@ impl ProbeKind for NodeReadyProbe {
     const EXAMPLE: &'static str =
         "name: workers-ready\ninterval: 1s\ntimeout: 2s\nnode-ready: { nodes: { role: worker } }";
 
+    fn needs_cluster(&self) -> bool {
+        true
+    }
+
     fn validate(&self, at: &KeyPath, errs: &mut Errors) {
         self.nodes.validate(&at.key("nodes"), errs, true);
         if self.min_ready == Some(0) {

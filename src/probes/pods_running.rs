@@ -34,6 +34,10 @@ impl ProbeKind for PodsRunningProbe {
         "at least `min` pods matching a selector are Running and Ready (no match = unhealthy)";
     const EXAMPLE: &'static str = "name: coredns-pods\ninterval: 500ms\ntimeout: 2s\npods-running: { namespace: kube-system, selector: k8s-app=kube-dns, min: 2 }";
 
+    fn needs_cluster(&self) -> bool {
+        true
+    }
+
     fn validate(&self, at: &KeyPath, errs: &mut Errors) {
         if self.namespace.trim().is_empty() {
             errs.add(at.key("namespace"), "the namespace is empty");

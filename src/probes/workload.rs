@@ -47,6 +47,10 @@ impl ProbeKind for WorkloadProbe {
         "Deployment/StatefulSet/DaemonSet has all desired replicas Ready; optional spread check across nodes or a topology key";
     const EXAMPLE: &'static str = "name: web\ninterval: 500ms\ntimeout: 2s\nworkload: { kind: deployment, namespace: default, name: web, spread: node }";
 
+    fn needs_cluster(&self) -> bool {
+        true
+    }
+
     fn validate(&self, at: &KeyPath, errs: &mut Errors) {
         if self.namespace.trim().is_empty() {
             errs.add(at.key("namespace"), "the namespace is empty");

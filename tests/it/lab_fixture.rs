@@ -15,6 +15,7 @@ pub enum LabKey {
     Lifecycle = 1,
     Nats = 2,
     Etcd = 3,
+    Kubelet = 4,
 }
 
 pub struct LabFixture {
@@ -32,7 +33,8 @@ pub fn config(key: LabKey, nodes: usize, dir: &std::path::Path) -> LabConfig {
     LabConfig {
         dir: dir.to_path_buf(),
         name_prefix: format!("kt{pid}{k}"),
-        subnet: format!("10.213.{}.0/24", (pid % 50) * 5 + k),
+        // +1 keeps clear of the default lab (10.213.0.0/24).
+        subnet: format!("10.213.{}.0/24", (pid % 50) * 5 + k + 1),
         nodes,
         kubelet_standin: vec![env!("CARGO_BIN_EXE_kubedrill-kubelet-standin").to_string()],
         ready_timeout: Duration::from_secs(120),

@@ -14,6 +14,7 @@ mod kube_probes;
 mod kube_rs_client;
 mod kubectl_oracle;
 mod lab_fixture;
+mod lab_kubelet;
 mod lab_lifecycle;
 mod local_access;
 mod nats_leader;
