@@ -46,7 +46,9 @@ impl DrillLab {
     }
 
     /// Waits for this module's turn; the lab comes up on first use.
-    pub async fn turn(&'static self) -> (tokio::sync::MutexGuard<'static, ()>, &'static LabFixture) {
+    pub async fn turn(
+        &'static self,
+    ) -> (tokio::sync::MutexGuard<'static, ()>, &'static LabFixture) {
         let guard = self.turn.lock().await;
         let lab = *self.lab.get_or_init(|| {
             AT_EXIT.call_once(|| {
@@ -66,7 +68,9 @@ impl DrillLab {
 
 /// A shipped scenario under `scenarios/`.
 pub fn shipped(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(rel)
 }
 
 /// `--set lab_dir=...` for `lab`.
@@ -84,7 +88,9 @@ pub async fn run_file(file: &Path, lab: &LabFixture, report_root: &Path) -> RunO
         events: EventSink::new(1024),
         handle_signals: false,
     };
-    kubedrill::engine::run(&scenario, &opts).await.expect("run starts")
+    kubedrill::engine::run(&scenario, &opts)
+        .await
+        .expect("run starts")
 }
 
 /// The lab's nodes as a pool, for the library's own clients.
@@ -110,7 +116,8 @@ pub fn journal_has(root: &Path, needle: &str) -> bool {
         .flatten()
         .flatten()
         .any(|run| {
-            std::fs::read_to_string(run.path().join("journal.jsonl")).is_ok_and(|j| j.contains(needle))
+            std::fs::read_to_string(run.path().join("journal.jsonl"))
+                .is_ok_and(|j| j.contains(needle))
         })
 }
 
@@ -131,7 +138,10 @@ where
         if let Some(v) = cond().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 use kubedrill::etcd::{inventory_members, ClusterView, EtcdMember, Gateway};
 
 use crate::common::{kubedrill, temp_dir, write};
-use crate::drill_lab::{iptables_state, journal_has, pool, run_file, shipped, sigint, until, DrillLab};
+use crate::drill_lab::{
+    iptables_state, journal_has, pool, run_file, shipped, sigint, until, DrillLab,
+};
 use crate::lab_fixture::{LabFixture, LabKey};
 
 static LAB: DrillLab = DrillLab::new(LabKey::Etcd);
@@ -25,7 +27,10 @@ async fn view(lab: &LabFixture) -> ClusterView {
 async fn healthy_leader(lab: &LabFixture) -> (String, u64) {
     until(Duration::from_secs(60), "an etcd leader", || async {
         let v = view(lab).await;
-        let name = v.leader().and_then(|id| v.name_of(id)).map(str::to_string)?;
+        let name = v
+            .leader()
+            .and_then(|id| v.name_of(id))
+            .map(str::to_string)?;
         Some((name, v.term()?))
     })
     .await
@@ -46,14 +51,21 @@ async fn partitioning_the_leader_elects_a_new_one_and_heal_restores_iptables_exa
 
     // While the fault holds: the isolated old leader knows no leader, the other two agree
     // on a new one in a higher term.
-    let (new, new_term) = until(Duration::from_secs(30), "a new leader without the old one", || async {
-        let v = view(lab).await;
-        let isolated = v.status_of(&old)?;
-        let new = v.leader().and_then(|id| v.name_of(id))?.to_string();
-        (isolated.leader == 0 && new != old).then(|| (new, v.term().unwrap_or(0)))
-    })
+    let (new, new_term) = until(
+        Duration::from_secs(30),
+        "a new leader without the old one",
+        || async {
+            let v = view(lab).await;
+            let isolated = v.status_of(&old)?;
+            let new = v.leader().and_then(|id| v.name_of(id))?.to_string();
+            (isolated.leader == 0 && new != old).then(|| (new, v.term().unwrap_or(0)))
+        },
+    )
     .await;
-    assert!(new_term > term, "new leader {new}: term {term} → {new_term}");
+    assert!(
+        new_term > term,
+        "new leader {new}: term {term} → {new_term}"
+    );
 
     let outcome = run.await.unwrap();
     let r = &outcome.report;
@@ -66,10 +78,17 @@ async fn partitioning_the_leader_elects_a_new_one_and_heal_restores_iptables_exa
     let samples = &r.probes[0].samples;
     assert!(samples.iter().any(|s| !s.ok), "the probe saw the election");
     assert!(
-        samples.iter().any(|s| s.detail.as_ref().is_some_and(|d| d["leader_changes"].as_u64() >= Some(1))),
+        samples.iter().any(|s| s
+            .detail
+            .as_ref()
+            .is_some_and(|d| d["leader_changes"].as_u64() >= Some(1))),
         "the probe counted the leader change"
     );
-    assert_eq!(iptables_all(lab), before, "heal left iptables exactly as before");
+    assert_eq!(
+        iptables_all(lab),
+        before,
+        "heal left iptables exactly as before"
+    );
     healthy_leader(lab).await;
 }
 
@@ -83,27 +102,43 @@ async fn partitioning_a_follower_keeps_the_leader() {
     let file = shipped("lab/etcd-partition-follower.yaml");
     let run = tokio::spawn(async move { run_file(&file, lab, &root).await });
 
-    until(Duration::from_secs(20), "the fault to be injected", || async {
-        journal_has(reports.path(), "\"entry\":\"injected\"").then_some(())
-    })
+    until(
+        Duration::from_secs(20),
+        "the fault to be injected",
+        || async { journal_has(reports.path(), "\"entry\":\"injected\"").then_some(()) },
+    )
     .await;
     // Cut off and past an election timeout, the follower has lost its leader; the
     // other two still agree on the same leader as before.
-    until(Duration::from_secs(8), "the isolated follower to lose its leader", || async {
-        let v = view(lab).await;
-        let lost = v.members.iter().any(|(_, s)| s.as_ref().is_ok_and(|s| s.leader == 0));
-        lost.then_some(())
-    })
+    until(
+        Duration::from_secs(8),
+        "the isolated follower to lose its leader",
+        || async {
+            let v = view(lab).await;
+            let lost = v
+                .members
+                .iter()
+                .any(|(_, s)| s.as_ref().is_ok_and(|s| s.leader == 0));
+            lost.then_some(())
+        },
+    )
     .await;
     let v = view(lab).await;
     let kept = v.leader().and_then(|id| v.name_of(id)).map(str::to_string);
-    assert_eq!(kept.as_deref(), Some(leader.as_str()), "the leader stayed during the partition");
+    assert_eq!(
+        kept.as_deref(),
+        Some(leader.as_str()),
+        "the leader stayed during the partition"
+    );
 
     let outcome = run.await.unwrap();
     let r = &outcome.report;
     assert_eq!(r.exit_code, 0, "verdict {:?}: {:?}", r.verdict, r.reason);
     assert_eq!(r.faults[0].details["leader_before"], leader.as_str());
-    assert_ne!(r.faults[0].details["isolated"][0]["member"], leader.as_str());
+    assert_ne!(
+        r.faults[0].details["isolated"][0]["member"],
+        leader.as_str()
+    );
     assert_eq!(iptables_all(lab), before);
 }
 
@@ -120,10 +155,14 @@ fn two_members_scenario(lab: &LabFixture, extra: &str) -> String {
 fn the_quorum_guard_refuses_two_of_three_when_validating() {
     let text = "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: { name: q }\n\
                 steps:\n  - fault:\n      etcd-partition: { members: [n0, n1], etcd-nodes: [n0, n1, n2] }\n    for: 5s\n";
-    let errs = kubedrill::scenario::load_str(std::path::Path::new("q.yaml"), text, &Default::default())
-        .expect_err("refused");
+    let errs =
+        kubedrill::scenario::load_str(std::path::Path::new("q.yaml"), text, &Default::default())
+            .expect_err("refused");
     let text = format!("{errs:?}");
-    assert!(text.contains("leaves 1 connected, but quorum needs 2"), "{text}");
+    assert!(
+        text.contains("leaves 1 connected, but quorum needs 2"),
+        "{text}"
+    );
     let ok = "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: { name: q }\n\
               steps:\n  - fault:\n      etcd-partition: { members: [n0, n1], etcd-nodes: [n0, n1, n2], allow-quorum-loss: true }\n    for: 5s\n";
     kubedrill::scenario::load_str(std::path::Path::new("q.yaml"), ok, &Default::default())
@@ -144,9 +183,15 @@ async fn the_quorum_guard_refuses_two_of_three_at_prepare_and_injects_nothing() 
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
-    assert!(!journal_has(&reports, "\"entry\":\"injecting\""), "nothing was injected");
+    assert!(
+        !journal_has(&reports, "\"entry\":\"injecting\""),
+        "nothing was injected"
+    );
     let report = crate::common::read_report(&crate::common::only_run_dir(&reports));
-    assert!(report["reason"].as_str().unwrap().contains("quorum"), "{report}");
+    assert!(
+        report["reason"].as_str().unwrap().contains("quorum"),
+        "{report}"
+    );
     assert_eq!(iptables_all(lab), before, "iptables untouched");
 }
 
@@ -158,21 +203,32 @@ async fn sigint_mid_partition_heals() {
     let dir = temp_dir();
     let reports = dir.path().join("reports");
     let child = kubedrill()
-        .args(["run", shipped("lab/etcd-partition-leader.yaml").to_str().unwrap(), "--report-dir"])
+        .args([
+            "run",
+            shipped("lab/etcd-partition-leader.yaml").to_str().unwrap(),
+            "--report-dir",
+        ])
         .arg(&reports)
         .args(["--set", &format!("lab_dir={}", lab.cfg.dir.display())])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    until(Duration::from_secs(30), "the partition to be injected", || async {
-        journal_has(&reports, "\"entry\":\"injected\"").then_some(())
-    })
+    until(
+        Duration::from_secs(30),
+        "the partition to be injected",
+        || async { journal_has(&reports, "\"entry\":\"injected\"").then_some(()) },
+    )
     .await;
     assert_ne!(iptables_all(lab), before, "the partition is in place");
     sigint(child.id());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(3), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(journal_has(&reports, "\"ok\":true"), "the revert ran");
     assert_eq!(iptables_all(lab), before, "healed after Ctrl-C");
     healthy_leader(lab).await;
@@ -199,8 +255,18 @@ async fn a_probe_of_a_partitioned_member_is_bounded_by_its_timeout() {
     let failed: Vec<_> = samples.iter().filter(|s| !s.ok).collect();
     assert!(failed.len() >= 3, "the cut-off member fails: {samples:?}");
     for s in samples {
-        assert!(s.latency_ms < 500.0, "sample took {} ms (timeout 400ms): {:?}", s.latency_ms, s.error);
+        assert!(
+            s.latency_ms < 500.0,
+            "sample took {} ms (timeout 400ms): {:?}",
+            s.latency_ms,
+            s.error
+        );
     }
-    assert!(failed.iter().any(|s| s.error.as_deref().unwrap_or("").contains("timed out")), "{failed:?}");
+    assert!(
+        failed
+            .iter()
+            .any(|s| s.error.as_deref().unwrap_or("").contains("timed out")),
+        "{failed:?}"
+    );
     assert_eq!(iptables_all(lab), before);
 }

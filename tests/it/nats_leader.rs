@@ -13,7 +13,10 @@ use crate::lab_fixture::{LabFixture, LabKey};
 static LAB: DrillLab = DrillLab::new(LabKey::Nats);
 
 fn monitors(lab: &LabFixture) -> BTreeMap<String, MonitorEndpoint> {
-    inventory_servers(&pool(lab)).into_iter().map(|s| (s.name, s.monitor)).collect()
+    inventory_servers(&pool(lab))
+        .into_iter()
+        .map(|s| (s.name, s.monitor))
+        .collect()
 }
 
 fn monitor() -> Monitor {
@@ -23,12 +26,21 @@ fn monitor() -> Monitor {
 /// The meta leader a majority of all three servers agrees on, once there is one.
 async fn meta_leader(lab: &LabFixture) -> String {
     let eps = monitors(lab);
-    until(Duration::from_secs(60), "a JetStream meta leader", || async {
-        let m = monitor();
-        let reports = futures::future::join_all(eps.values().map(|ep| m.leader_of(ep, &LeaderOf::Meta))).await;
-        let names: Vec<Option<&str>> = reports.iter().map(|r| r.as_ref().ok().and_then(|n| n.as_deref())).collect();
-        agreed_leader(names, eps.len())
-    })
+    until(
+        Duration::from_secs(60),
+        "a JetStream meta leader",
+        || async {
+            let m = monitor();
+            let reports =
+                futures::future::join_all(eps.values().map(|ep| m.leader_of(ep, &LeaderOf::Meta)))
+                    .await;
+            let names: Vec<Option<&str>> = reports
+                .iter()
+                .map(|r| r.as_ref().ok().and_then(|n| n.as_deref()))
+                .collect();
+            agreed_leader(names, eps.len())
+        },
+    )
     .await
 }
 
@@ -39,27 +51,56 @@ async fn sigkill_of_the_meta_leader_fails_over_and_the_server_rejoins() {
     let reports = temp_dir();
     let outcome = run_file(&shipped("lab/nats-leader-kill.yaml"), lab, reports.path()).await;
     let r = &outcome.report;
-    assert_eq!(r.exit_code, 0, "verdict {:?}: {:?}", r.verdict, r.reason);
+    let errors: std::collections::BTreeSet<_> = r.probes[0]
+        .samples
+        .iter()
+        .filter_map(|s| s.error.clone())
+        .collect();
+    assert_eq!(
+        r.exit_code, 0,
+        "verdict {:?}: {:?}; sample errors {errors:?}",
+        r.verdict, r.reason
+    );
 
     let d = &r.faults[0].details;
     assert_eq!(d["old_leader"], old.as_str());
+    eprintln!("fault details: {d}");
     let new = d["new_leader"].as_str().expect("a new leader was elected");
     assert_ne!(new, old);
     let failover = d["failover_ms"].as_f64().expect("failover time measured");
-    assert!(failover > 0.0 && failover < 30_000.0, "failover {failover} ms");
-    assert!(d["kill"].as_str().unwrap().starts_with("kill -KILL "), "{d}");
+    assert!(
+        failover > 0.0 && failover < 30_000.0,
+        "failover {failover} ms"
+    );
+    assert!(
+        d["kill"].as_str().unwrap().starts_with("kill -KILL "),
+        "{d}"
+    );
+    kubedrill::report::write_reports(r, &outcome.run_dir, &[]).unwrap();
     let on_disk = std::fs::read_to_string(outcome.run_dir.join("report.json")).unwrap();
-    assert!(on_disk.contains("\"failover_ms\""), "failover time is in report.json");
+    assert!(
+        on_disk.contains("\"failover_ms\""),
+        "failover time is in report.json"
+    );
 
     let samples = &r.probes[0].samples;
     assert!(samples.iter().any(|s| !s.ok), "the probe saw the election");
     assert!(
-        samples.iter().any(|s| s.detail.as_ref().is_some_and(|d| d["leader"] == new)),
+        samples
+            .iter()
+            .any(|s| s.detail.as_ref().is_some_and(|d| d["leader"] == new)),
         "samples name the new leader"
     );
-    assert!(r.reverts.iter().all(|v| v.outcome == "ok"), "{:?}", r.reverts);
+    assert!(
+        r.reverts.iter().all(|v| v.outcome == "reverted"),
+        "{:?}",
+        r.reverts
+    );
     // The revert waited for it; the killed server is back and current in the meta group.
-    let leader = monitor().rejoined(&old, &monitors(lab)).await.expect("rejoined");
+    let leader = monitor()
+        .rejoined(&old, &monitors(lab))
+        .await
+        .expect("rejoined");
     assert!(!leader.is_empty());
 }
 
@@ -71,20 +112,37 @@ async fn sigint_mid_nats_kill_restarts_the_killed_server() {
     let dir = temp_dir();
     let reports = dir.path().join("reports");
     let child = kubedrill()
-        .args(["run", shipped("lab/nats-leader-kill.yaml").to_str().unwrap(), "--report-dir"])
+        .args([
+            "run",
+            shipped("lab/nats-leader-kill.yaml").to_str().unwrap(),
+            "--report-dir",
+        ])
         .arg(&reports)
         .args(["--set", &format!("lab_dir={}", lab.cfg.dir.display())])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    until(Duration::from_secs(60), "the kill to be injected", || async {
-        journal_has(&reports, "\"entry\":\"injected\"").then_some(())
-    })
+    until(
+        Duration::from_secs(60),
+        "the kill to be injected",
+        || async { journal_has(&reports, "\"entry\":\"injected\"").then_some(()) },
+    )
     .await;
-    assert!(monitor().jsz(&eps[&old], "").await.is_err(), "{old} is down");
+    assert!(
+        monitor().jsz(&eps[&old], "").await.is_err(),
+        "{old} is down"
+    );
     sigint(child.id());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(3), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    monitor().rejoined(&old, &eps).await.expect("restarted and rejoined after Ctrl-C");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    monitor()
+        .rejoined(&old, &eps)
+        .await
+        .expect("restarted and rejoined after Ctrl-C");
 }
