@@ -2,6 +2,8 @@
 //! Every command returns an exit code from the one table in [`crate::exit_code`].
 
 mod args;
+#[cfg(test)]
+mod catalogue_test;
 mod lab;
 mod list;
 mod load;

@@ -1,5 +1,14 @@
-//! Connection to a Kubernetes cluster: kubeconfig + context, a read timeout on every
-//! request, and the context allow-list guard.
+//! Connection to a Kubernetes cluster: kubeconfig + context (or in-cluster config), a read
+//! timeout on every request, the context allow-list guard, node selection and pod helpers.
+
+mod connect;
+mod host;
+pub mod nodes;
+pub mod pods;
+pub mod select;
+
+pub use connect::{ClusterError, Connection, IN_CLUSTER_CONTEXT};
+pub use select::{NodeRole, NodeSelection, Pick, SelfIdentity};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,9 +28,32 @@ pub struct ClusterSettings {
     pub request_timeout: Duration,
 }
 
+impl ClusterSettings {
+    /// Settings for `kubedrill recover`: the kubeconfig and context a run's journal recorded;
+    /// that context (which the run was allowed to touch) is the only one allowed.
+    pub fn for_recovery(kubeconfig: Option<PathBuf>, context: Option<String>) -> Self {
+        Self {
+            kubeconfig,
+            allowed: context.iter().cloned().collect(),
+            context,
+            ..Self::default()
+        }
+    }
+
+    /// The request timeout, 10 s when unset.
+    pub fn effective_timeout(&self) -> Duration {
+        if self.request_timeout.is_zero() {
+            Duration::from_secs(10)
+        } else {
+            self.request_timeout
+        }
+    }
+}
+
 /// A lazily connected cluster client.
 pub struct Cluster {
     pub settings: ClusterSettings,
+    connection: OnceCell<Connection>,
     client: OnceCell<kube::Client>,
 }
 
@@ -30,41 +62,25 @@ impl Cluster {
     pub fn new(settings: ClusterSettings) -> Self {
         Self {
             settings,
+            connection: OnceCell::new(),
             client: OnceCell::new(),
         }
     }
 
+    /// The resolved connection (context name and client config), after the context guard.
+    pub async fn connection(&self) -> Result<&Connection, String> {
+        self.connection
+            .get_or_try_init(|| connect::resolve(&self.settings))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// The client, connecting on first use; refuses contexts outside the allow-list.
     pub async fn client(&self) -> Result<kube::Client, String> {
+        let connection = self.connection().await?;
         self.client
-            .get_or_try_init(|| connect(&self.settings))
+            .get_or_try_init(|| async { connection.client(None, None) })
             .await
             .cloned()
     }
-}
-
-async fn connect(s: &ClusterSettings) -> Result<kube::Client, String> {
-    let options = kube::config::KubeConfigOptions {
-        context: s.context.clone(),
-        ..Default::default()
-    };
-    let mut config = match &s.kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &options)
-                .await
-                .map_err(|e| e.to_string())?
-        }
-        None => kube::Config::infer().await.map_err(|e| e.to_string())?,
-    };
-    let timeout = if s.request_timeout.is_zero() {
-        Duration::from_secs(10)
-    } else {
-        s.request_timeout
-    };
-    config.connect_timeout = Some(timeout);
-    config.read_timeout = Some(timeout);
-    config.write_timeout = Some(timeout);
-    kube::Client::try_from(config).map_err(|e| e.to_string())
 }

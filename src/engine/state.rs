@@ -128,6 +128,7 @@ impl RunState {
     /// Heals one fault now. Returns false if any of its reverts failed.
     pub async fn revert_fault(&self, fault_id: &str, step: Option<usize>) -> bool {
         let mut all_ok = true;
+        self.mark_healing(fault_id);
         // A revert leaves the stack only after it ran: if this future is dropped (signal,
         // abort), the final rollback still finds it.
         for r in self.of_fault(fault_id) {
@@ -135,7 +136,6 @@ impl RunState {
             all_ok &= self.run_revert(r, step).await;
             self.remove(seq);
         }
-        self.update_fault(fault_id, |f| f.reverted_at_ms = Some(self.clock.now_ms()));
         all_ok
     }
 
@@ -143,16 +143,21 @@ impl RunState {
     pub async fn revert_all(&self) -> bool {
         let mut all_ok = true;
         while let Some(r) = self.top() {
-            let (id, seq) = (r.fault_id.clone(), r.seq);
+            let seq = r.seq;
+            self.mark_healing(&r.fault_id);
             all_ok &= self.run_revert(r, None).await;
             self.remove(seq);
-            if !lock(&self.stack).iter().any(|x| x.fault_id == id) {
-                self.update_fault(&id, |f| {
-                    f.reverted_at_ms.get_or_insert(self.clock.now_ms());
-                });
-            }
         }
         all_ok
+    }
+
+    /// The heal moment of a fault is when its first revert starts: recovery time then
+    /// includes how long the system takes to come back after being told to.
+    fn mark_healing(&self, fault_id: &str) {
+        let now = self.clock.now_ms();
+        self.update_fault(fault_id, |f| {
+            f.reverted_at_ms.get_or_insert(now);
+        });
     }
 
     async fn run_revert(&self, r: Registered, step: Option<usize>) -> bool {

@@ -3,8 +3,16 @@
 //! `inject` runs. Adding a fault = a new file plus one line in `fault_kinds!` below.
 
 mod command;
+mod cordon;
+mod drain;
+mod drain_pods;
 mod etcd_partition;
+mod k8s_nodes;
 mod nats_leader;
+mod node_command;
+mod pod_delete;
+mod stop_service;
+pub mod targets;
 
 use std::sync::Arc;
 
@@ -97,6 +105,12 @@ macro_rules! fault_kinds {
 
 fault_kinds! {
     Command => command::CommandFault,
+    Cordon => cordon::CordonFault,
+    Drain => drain::DrainFault,
+    PodDelete => pod_delete::PodDeleteFault,
+    StopService => stop_service::StopService,
+    StopKubelet => stop_service::StopKubelet,
+    NodeCommand => node_command::NodeCommandFault,
     EtcdPartition => etcd_partition::EtcdPartitionFault,
     NatsLeaderKill => nats_leader::NatsLeaderKillFault,
 }

@@ -2,12 +2,19 @@
 //! `build` that returns the [`Sampler`] the engine calls on the probe's schedule.
 //! Adding a probe = a new file plus one line in `probe_kinds!` below.
 
+mod api;
 mod command;
 mod dns;
 mod etcd;
 mod http;
+mod kube_client;
+mod lease;
 mod nats;
+mod node_command;
+mod node_ready;
+mod pods_running;
 mod tcp;
+mod workload;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,9 +85,15 @@ macro_rules! probe_kinds {
 
 probe_kinds! {
     Http => http::HttpProbe,
+    Api => api::ApiProbe,
+    NodeReady => node_ready::NodeReadyProbe,
+    Workload => workload::WorkloadProbe,
+    PodsRunning => pods_running::PodsRunningProbe,
+    Lease => lease::LeaseProbe,
     Tcp => tcp::TcpProbe,
     Dns => dns::DnsProbe,
     Command => command::CommandProbe,
+    NodeCommand => node_command::NodeCommandProbe,
     Etcd => etcd::EtcdProbe,
     Nats => nats::NatsProbe,
 }

@@ -143,3 +143,21 @@ pub fn node_manual(node: &str, spec: Option<&NodeSpec>, argv: &[String]) -> Stri
         None => format!("on node {node}: {cmd}"),
     }
 }
+
+/// Re-checks `ok` every 200ms until it holds (true) or `within` passes (false).
+pub async fn poll_until_ok<F, Fut>(within: std::time::Duration, mut ok: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if ok().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -2,11 +2,13 @@
 //! so `kubedrill recover` can run it from the journal alone after a crash.
 //! Adding a kind of revert = a type implementing [`Undo`] plus one line in `revert_actions!`.
 
+mod cluster;
 mod command;
 mod iptables;
 mod nats;
 
-pub use command::{node_manual, shell_words, LocalCommand, NodeCommand};
+pub use cluster::{Uncordon, WaitPodsReady};
+pub use command::{node_manual, poll_until_ok, shell_words, LocalCommand, NodeCommand};
 pub use iptables::RemoveIptablesChain;
 pub use nats::{NatsPodBack, RestartNatsServer};
 
@@ -46,6 +48,8 @@ revert_actions! {
     RemoveIptablesChain => RemoveIptablesChain,
     RestartNatsServer => RestartNatsServer,
     NatsPodBack => NatsPodBack,
+    Uncordon => Uncordon,
+    WaitPodsReady => WaitPodsReady,
 }
 
 impl RevertAction {

@@ -3,7 +3,14 @@
 mod common;
 mod drill_lab;
 mod engine_e2e;
+mod engine_outcomes;
 mod etcd_partition;
+mod kind_e2e;
+mod kube_cordon;
+mod kube_drain;
+mod kube_fixture;
+mod kube_oracle_compare;
+mod kube_probes;
 mod kube_rs_client;
 mod kubectl_oracle;
 mod lab_fixture;

@@ -1,0 +1,408 @@
+//! Which nodes a fault or probe touches: by name, label selector and role, then `count`
+//! of them picked first-by-name or at random, minus exclusions — and never the node
+//! kubedrill itself runs on.
+
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, ListParams};
+use rand::seq::IndexedRandom;
+use serde::{Deserialize, Serialize};
+
+use super::host;
+use crate::scenario::{Errors, KeyPath};
+
+/// The role a node plays, from its `node-role.kubernetes.io/*` labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeRole {
+    ControlPlane,
+    Worker,
+}
+
+/// How `count` nodes are chosen among the candidates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pick {
+    /// The first ones by name (reproducible).
+    #[default]
+    First,
+    Random,
+}
+
+/// `nodes: { names: [..], selector: "k=v", role: worker, count: 1, pick: random, exclude: [..] }`.
+/// Every given criterion must hold. `count` defaults to every named node, or 1.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct NodeSelection {
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// A label selector, as `kubectl -l` takes it.
+    #[serde(default)]
+    pub selector: Option<String>,
+    #[serde(default)]
+    pub role: Option<NodeRole>,
+    #[serde(default)]
+    pub count: Option<usize>,
+    #[serde(default)]
+    pub pick: Pick,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+impl NodeSelection {
+    /// Checks the selection; `for_probe` refuses `count` and `pick` (probes watch every match).
+    pub fn validate(&self, at: &KeyPath, errs: &mut Errors, for_probe: bool) {
+        if let Some(sel) = &self.selector {
+            validate_label_selector(sel, &at.key("selector"), errs);
+        }
+        if let Some(n) = self.names.iter().find(|n| self.exclude.contains(n)) {
+            errs.add(
+                at.key("exclude"),
+                format!("node {n} is both named and excluded"),
+            );
+        }
+        if for_probe {
+            if self.count.is_some() || self.pick != Pick::First {
+                errs.add(at, "`count` and `pick` choose nodes for faults; a probe watches every matching node");
+            }
+            return;
+        }
+        match self.count {
+            Some(0) => errs.add(at.key("count"), "count must be at least 1"),
+            Some(c) if !self.names.is_empty() && c > self.names.len() => errs.add(
+                at.key("count"),
+                format!(
+                    "count {c} is more than the {} named nodes",
+                    self.names.len()
+                ),
+            ),
+            _ => {}
+        }
+    }
+
+    /// One line for plans and reports.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.names.is_empty() {
+            parts.push(self.names.join(", "));
+        }
+        if let Some(r) = self.role {
+            parts.push(format!("role {}", role_name(r)));
+        }
+        if let Some(s) = &self.selector {
+            parts.push(format!("labels {s}"));
+        }
+        if !self.exclude.is_empty() {
+            parts.push(format!("except {}", self.exclude.join(", ")));
+        }
+        let what = if parts.is_empty() {
+            "any node".to_string()
+        } else {
+            parts.join(", ")
+        };
+        match self.count {
+            Some(n) if self.names.is_empty() || n != self.names.len() => {
+                let pick = match self.pick {
+                    Pick::First => "first by name",
+                    Pick::Random => "at random",
+                };
+                format!("{n} node(s) of {what}, {pick}")
+            }
+            _ => what,
+        }
+    }
+
+    fn wanted(&self) -> Option<usize> {
+        self.count
+            .or((!self.names.is_empty()).then_some(self.names.len()))
+    }
+
+    /// The nodes matching every criterion, sorted by name; `me` (the harness's own node,
+    /// [`SelfIdentity::detect`] for faults) is left out.
+    pub async fn matching(
+        &self,
+        client: &kube::Client,
+        me: &SelfIdentity,
+    ) -> Result<Vec<Node>, String> {
+        let api: Api<Node> = Api::all(client.clone());
+        let mut lp = ListParams::default();
+        if let Some(sel) = &self.selector {
+            lp = lp.labels(sel);
+        }
+        let listed = api
+            .list(&lp)
+            .await
+            .map_err(|e| format!("cannot list nodes: {e}"))?;
+        self.filter(listed.items, me)
+    }
+
+    /// Resolves the selection for a fault: `count` nodes, picked as asked.
+    pub async fn resolve(&self, client: &kube::Client) -> Result<Vec<Node>, String> {
+        let candidates = self.matching(client, &SelfIdentity::detect()).await?;
+        self.pick_from(candidates)
+    }
+
+    fn filter(&self, listed: Vec<Node>, me: &SelfIdentity) -> Result<Vec<Node>, String> {
+        for name in &self.names {
+            let Some(node) = listed.iter().find(|n| node_name(n) == name) else {
+                return Err(format!(
+                    "node {name} not found (or not matching the selector)"
+                ));
+            };
+            if me.is(node) {
+                return Err(format!(
+                    "node {name} is the node kubedrill runs on; refusing to touch it"
+                ));
+            }
+        }
+        let mut nodes: Vec<Node> = listed
+            .into_iter()
+            .filter(|n| self.names.is_empty() || self.names.iter().any(|x| x == node_name(n)))
+            .filter(|n| self.role.is_none_or(|r| role_of(n) == r))
+            .filter(|n| !self.exclude.iter().any(|x| x == node_name(n)))
+            .filter(|n| !me.is(n))
+            .collect();
+        nodes.sort_by(|a, b| node_name(a).cmp(node_name(b)));
+        if nodes.is_empty() {
+            return Err(format!("no node matches {}", self.describe()));
+        }
+        Ok(nodes)
+    }
+
+    fn pick_from(&self, candidates: Vec<Node>) -> Result<Vec<Node>, String> {
+        let wanted = self.wanted().unwrap_or(1);
+        if candidates.len() < wanted {
+            return Err(format!(
+                "{wanted} node(s) wanted but only {} match: {}",
+                candidates.len(),
+                names(&candidates).join(", ")
+            ));
+        }
+        Ok(match self.pick {
+            Pick::First => candidates.into_iter().take(wanted).collect(),
+            Pick::Random => {
+                let mut chosen: Vec<Node> = candidates
+                    .choose_multiple(&mut rand::rng(), wanted)
+                    .cloned()
+                    .collect();
+                chosen.sort_by(|a, b| node_name(a).cmp(node_name(b)));
+                chosen
+            }
+        })
+    }
+}
+
+/// A node's name.
+pub fn node_name(n: &Node) -> &str {
+    n.metadata.name.as_deref().unwrap_or_default()
+}
+
+/// Names of `nodes`.
+pub fn names(nodes: &[Node]) -> Vec<String> {
+    nodes.iter().map(|n| node_name(n).to_string()).collect()
+}
+
+/// Control plane when labelled `node-role.kubernetes.io/control-plane` (or the old `master`).
+pub fn role_of(n: &Node) -> NodeRole {
+    let labels = n.metadata.labels.as_ref();
+    let cp = ["control-plane", "master"]
+        .iter()
+        .any(|r| labels.is_some_and(|l| l.contains_key(&format!("node-role.kubernetes.io/{r}"))));
+    if cp {
+        NodeRole::ControlPlane
+    } else {
+        NodeRole::Worker
+    }
+}
+
+fn role_name(r: NodeRole) -> &'static str {
+    match r {
+        NodeRole::ControlPlane => "control-plane",
+        NodeRole::Worker => "worker",
+    }
+}
+
+/// A light syntax check of a label selector (`k=v,k!=v,k in (a,b),!k,k`).
+pub fn validate_label_selector(sel: &str, at: &KeyPath, errs: &mut Errors) {
+    if sel.trim().is_empty() {
+        errs.add(at, "the label selector is empty; write e.g. \"app=web\"");
+        return;
+    }
+    let mut depth = 0i32;
+    let mut term = String::new();
+    for c in sel.chars().chain(std::iter::once(',')) {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                if term.trim().is_empty() {
+                    errs.add(at, format!("label selector \"{sel}\" has an empty term"));
+                    return;
+                }
+                term.clear();
+                continue;
+            }
+            _ => {}
+        }
+        term.push(c);
+    }
+    if depth != 0 {
+        errs.add(
+            at,
+            format!("label selector \"{sel}\" has unbalanced parentheses"),
+        );
+    }
+}
+
+/// How this process recognises its own node: `KUBEDRILL_SELF_NODE` or `NODE_NAME` (set it
+/// from the downward API when running in a pod), else this host's name and addresses.
+#[derive(Debug, Clone, Default)]
+pub struct SelfIdentity {
+    pub node_name: Option<String>,
+    pub hostname: Option<String>,
+    pub ips: Vec<IpAddr>,
+}
+
+impl SelfIdentity {
+    /// Reads the environment and this host's name and interface addresses.
+    pub fn detect() -> Self {
+        let from_env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Self {
+            node_name: from_env("KUBEDRILL_SELF_NODE").or_else(|| from_env("NODE_NAME")),
+            hostname: host::hostname(),
+            ips: host::local_ips(),
+        }
+    }
+
+    /// True when `node` is the machine this process runs on.
+    pub fn is(&self, node: &Node) -> bool {
+        let name = node_name(node);
+        if let Some(me) = &self.node_name {
+            return me == name;
+        }
+        let host = self.hostname.as_deref();
+        let short = host.map(|h| h.split('.').next().unwrap_or(h));
+        if host == Some(name) || short == Some(name) {
+            return true;
+        }
+        let addresses = node.status.as_ref().and_then(|s| s.addresses.as_ref());
+        addresses.into_iter().flatten().any(|a| {
+            Some(a.address.as_str()) == host
+                || a.address
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| self.ips.contains(&ip))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{NodeAddress, NodeStatus};
+
+    fn node(name: &str, cp: bool, ip: &str) -> Node {
+        let mut n = Node::default();
+        n.metadata.name = Some(name.into());
+        if cp {
+            n.metadata.labels = Some(
+                [(
+                    "node-role.kubernetes.io/control-plane".to_string(),
+                    String::new(),
+                )]
+                .into(),
+            );
+        }
+        n.status = Some(NodeStatus {
+            addresses: Some(vec![NodeAddress {
+                type_: "InternalIP".into(),
+                address: ip.into(),
+            }]),
+            ..Default::default()
+        });
+        n
+    }
+
+    fn cluster() -> Vec<Node> {
+        vec![
+            node("cp-1", true, "10.0.0.1"),
+            node("w-2", false, "10.0.0.12"),
+            node("w-1", false, "10.0.0.11"),
+            node("w-3", false, "10.0.0.13"),
+        ]
+    }
+
+    fn nobody() -> SelfIdentity {
+        SelfIdentity::default()
+    }
+
+    #[test]
+    fn role_count_and_first_pick_are_deterministic() {
+        let sel = NodeSelection {
+            role: Some(NodeRole::Worker),
+            count: Some(2),
+            ..Default::default()
+        };
+        let picked = sel
+            .pick_from(sel.filter(cluster(), &nobody()).unwrap())
+            .unwrap();
+        assert_eq!(names(&picked), ["w-1", "w-2"]);
+    }
+
+    #[test]
+    fn the_harness_node_is_never_picked_and_never_named() {
+        let me = SelfIdentity {
+            ips: vec!["10.0.0.11".parse().unwrap()],
+            ..Default::default()
+        };
+        let sel = NodeSelection {
+            role: Some(NodeRole::Worker),
+            count: Some(3),
+            ..Default::default()
+        };
+        let err = sel
+            .pick_from(sel.filter(cluster(), &me).unwrap())
+            .unwrap_err();
+        assert!(err.contains("only 2 match: w-2, w-3"), "{err}");
+        let named = NodeSelection {
+            names: vec!["w-1".into()],
+            ..Default::default()
+        };
+        let err = named.filter(cluster(), &me).unwrap_err();
+        assert!(err.contains("runs on"), "{err}");
+        let by_env = SelfIdentity {
+            node_name: Some("w-3".into()),
+            ..Default::default()
+        };
+        assert!(by_env.is(&cluster()[3]) && !by_env.is(&cluster()[1]));
+    }
+
+    #[test]
+    fn exclusions_and_random_pick_stay_within_candidates() {
+        let sel = NodeSelection {
+            role: Some(NodeRole::Worker),
+            exclude: vec!["w-2".into()],
+            count: Some(2),
+            pick: Pick::Random,
+            ..Default::default()
+        };
+        for _ in 0..20 {
+            let picked = sel
+                .pick_from(sel.filter(cluster(), &nobody()).unwrap())
+                .unwrap();
+            assert_eq!(names(&picked), ["w-1", "w-3"]);
+        }
+    }
+
+    #[test]
+    fn a_missing_named_node_is_an_error() {
+        let sel = NodeSelection {
+            names: vec!["nope".into()],
+            ..Default::default()
+        };
+        assert!(sel
+            .filter(cluster(), &nobody())
+            .unwrap_err()
+            .contains("nope not found"));
+    }
+}

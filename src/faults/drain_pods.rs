@@ -1,0 +1,321 @@
+//! Evicting the pods of one node and following each: eviction requested, refusals by
+//! disruption budgets, gone, and its replacement Ready (where and when).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::Pod;
+use serde::Serialize;
+
+use super::FaultError;
+use crate::cluster::pods::{self, Disposition, Evicted};
+
+/// How often gone-ness and replacements are polled (the fake API has no watch; a poll is
+/// also what kubectl does while waiting for deletion).
+const POLL: Duration = Duration::from_millis(200);
+
+/// How pods are evicted.
+#[derive(Debug, Clone, Copy)]
+pub struct EvictionPlan {
+    pub grace_period_seconds: Option<i64>,
+    pub disable_eviction: bool,
+    pub timeout: Duration,
+    pub retry_interval: Duration,
+    pub replacement_timeout: Duration,
+}
+
+/// A pod of the node and what the drain does with it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PodPlan {
+    pub pod: String,
+    #[serde(skip)]
+    pub namespace: String,
+    #[serde(skip)]
+    pub name: String,
+    pub uid: String,
+    /// `Kind/name` of its controller.
+    pub owner: Option<String>,
+    #[serde(skip)]
+    pub owner_uid: Option<String>,
+    /// Why it is left alone, when it is.
+    pub skipped: Option<&'static str>,
+}
+
+impl PodPlan {
+    /// The plan for `pod` given its disposition (never `Refuse`).
+    pub fn of(pod: &Pod, d: Disposition) -> Self {
+        let owner = pods::controller(pod);
+        Self {
+            pod: pods::full_name(pod),
+            namespace: pods::namespace(pod).to_string(),
+            name: pods::name(pod).to_string(),
+            uid: pods::uid(pod).to_string(),
+            owner: owner.map(|o| format!("{}/{}", o.kind, o.name)),
+            owner_uid: owner.map(|o| o.uid.clone()),
+            skipped: match d {
+                Disposition::Skip(why) => Some(why),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// `evict 3 pods (a, b, c); skip 2 (ds: DaemonSet-managed, ...)`.
+pub fn summary(plans: &[PodPlan]) -> String {
+    let (skip, evict): (Vec<&PodPlan>, Vec<&PodPlan>) =
+        plans.iter().partition(|p| p.skipped.is_some());
+    let names = |v: &[&PodPlan]| {
+        v.iter()
+            .map(|p| p.pod.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut text = format!("evict {} pod(s)", evict.len());
+    if !evict.is_empty() {
+        text.push_str(&format!(" ({})", names(&evict)));
+    }
+    if !skip.is_empty() {
+        let why: Vec<String> = skip
+            .iter()
+            .map(|p| format!("{}: {}", p.pod, p.skipped.unwrap_or_default()))
+            .collect();
+        text.push_str(&format!("; skip {} ({})", skip.len(), why.join(", ")));
+    }
+    text
+}
+
+/// What happened to one evicted pod, for the report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PodOutcome {
+    pub pod: String,
+    pub uid: String,
+    pub owner: Option<String>,
+    pub eviction_requested_at: Option<DateTime<Utc>>,
+    /// Refusals (429) before the eviction was accepted.
+    pub retries: u32,
+    pub last_refusal: Option<String>,
+    pub gone_at: Option<DateTime<Utc>>,
+    /// From the first eviction request to gone, in milliseconds.
+    pub gone_after_ms: Option<u64>,
+    pub replacement: Option<Replacement>,
+}
+
+/// The pod that took an evicted pod's place.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replacement {
+    pub pod: String,
+    pub node: String,
+    /// When kubedrill saw it Ready.
+    pub ready_at: DateTime<Utc>,
+    /// From the evicted pod being gone to its replacement Ready, in milliseconds.
+    pub ready_after_gone_ms: u64,
+}
+
+/// The drain of one node, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeDrain {
+    pub node: String,
+    pub started_at: DateTime<Utc>,
+    /// Until every evicted pod was gone, in milliseconds.
+    pub drain_ms: u64,
+    pub skipped: Vec<PodPlan>,
+    pub pods: Vec<PodOutcome>,
+}
+
+type Outcomes = Arc<Mutex<Vec<PodOutcome>>>;
+
+fn update(outcomes: &Outcomes, i: usize, f: impl FnOnce(&mut PodOutcome)) {
+    f(&mut outcomes.lock().unwrap_or_else(|p| p.into_inner())[i]);
+}
+
+/// Evicts every non-skipped pod of `node` concurrently and waits until each is gone, within
+/// the drain timeout; then watches for replacements within the replacement timeout.
+pub async fn drain(
+    client: &kube::Client,
+    node: &str,
+    plans: Vec<PodPlan>,
+    plan: &EvictionPlan,
+) -> Result<NodeDrain, FaultError> {
+    let started_at = Utc::now();
+    let started = Instant::now();
+    let (skipped, evict): (Vec<PodPlan>, Vec<PodPlan>) =
+        plans.into_iter().partition(|p| p.skipped.is_some());
+    let known = existing_uids(client, &evict).await?;
+    let outcomes: Outcomes = Arc::new(Mutex::new(
+        evict
+            .iter()
+            .map(|p| PodOutcome {
+                pod: p.pod.clone(),
+                uid: p.uid.clone(),
+                owner: p.owner.clone(),
+                ..Default::default()
+            })
+            .collect(),
+    ));
+    let all = futures::future::try_join_all(
+        evict
+            .iter()
+            .enumerate()
+            .map(|(i, p)| evict_until_gone(client, p, plan, &outcomes, i)),
+    );
+    match tokio::time::timeout(plan.timeout, all).await {
+        Err(_) => return Err(timeout_error(node, plan.timeout, &outcomes)),
+        Ok(Err(e)) => return Err(e),
+        Ok(Ok(_)) => {}
+    }
+    let drain_ms = started.elapsed().as_millis() as u64;
+    if !plan.replacement_timeout.is_zero() {
+        let watch = watch_replacements(client, &evict, known, &outcomes);
+        let _ = tokio::time::timeout(plan.replacement_timeout, watch).await;
+    }
+    let pods = outcomes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Ok(NodeDrain {
+        node: node.to_string(),
+        started_at,
+        drain_ms,
+        skipped,
+        pods,
+    })
+}
+
+/// Uids of every pod in the namespaces involved, so pre-existing siblings are never taken
+/// for replacements.
+async fn existing_uids(
+    client: &kube::Client,
+    evict: &[PodPlan],
+) -> Result<BTreeSet<String>, FaultError> {
+    let namespaces: BTreeSet<&str> = evict.iter().map(|p| p.namespace.as_str()).collect();
+    let mut uids = BTreeSet::new();
+    for ns in namespaces {
+        let found = pods::matching(client, ns, None)
+            .await
+            .map_err(|e| FaultError(format!("cannot list pods in {ns}: {e}")))?;
+        uids.extend(found.iter().map(|p| pods::uid(p).to_string()));
+    }
+    Ok(uids)
+}
+
+async fn evict_until_gone(
+    client: &kube::Client,
+    p: &PodPlan,
+    plan: &EvictionPlan,
+    outcomes: &Outcomes,
+    i: usize,
+) -> Result<(), FaultError> {
+    let requested = Instant::now();
+    update(outcomes, i, |o| o.eviction_requested_at = Some(Utc::now()));
+    let fail = |e: kube::Error| FaultError(format!("cannot evict {}: {e}", p.pod));
+    loop {
+        let answer = if plan.disable_eviction {
+            pods::delete(client, &p.namespace, &p.name, plan.grace_period_seconds)
+                .await
+                .map(|deleted| {
+                    if deleted {
+                        Evicted::Accepted
+                    } else {
+                        Evicted::Gone
+                    }
+                })
+        } else {
+            pods::evict(client, &p.namespace, &p.name, plan.grace_period_seconds).await
+        };
+        match answer.map_err(fail)? {
+            Evicted::Accepted | Evicted::Gone => break,
+            Evicted::Refused(why) => {
+                update(outcomes, i, |o| {
+                    o.retries += 1;
+                    o.last_refusal = Some(why);
+                });
+                tokio::time::sleep(plan.retry_interval).await;
+            }
+        }
+    }
+    loop {
+        let gone = pods::is_gone(client, &p.namespace, &p.name, &p.uid).await;
+        if gone.map_err(|e| FaultError(format!("cannot check {}: {e}", p.pod)))? {
+            let after = requested.elapsed().as_millis() as u64;
+            update(outcomes, i, |o| {
+                o.gone_at = Some(Utc::now());
+                o.gone_after_ms = Some(after);
+            });
+            return Ok(());
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+fn timeout_error(node: &str, timeout: Duration, outcomes: &Outcomes) -> FaultError {
+    let left: Vec<String> = outcomes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|o| o.gone_at.is_none())
+        .map(|o| match &o.last_refusal {
+            Some(why) => format!("{} (refused {} time(s): {why})", o.pod, o.retries),
+            None => o.pod.clone(),
+        })
+        .collect();
+    FaultError(format!(
+        "drain of {node} did not finish within {}: still there: {}",
+        humantime::format_duration(timeout),
+        left.join(", ")
+    ))
+}
+
+/// Until every evicted pod with a controller has a Ready replacement (the caller bounds it).
+async fn watch_replacements(
+    client: &kube::Client,
+    evict: &[PodPlan],
+    mut claimed: BTreeSet<String>,
+    outcomes: &Outcomes,
+) {
+    let mut waiting: BTreeMap<usize, &PodPlan> = evict
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.owner_uid.is_some())
+        .collect();
+    while !waiting.is_empty() {
+        let namespaces: BTreeSet<&str> = waiting.values().map(|p| p.namespace.as_str()).collect();
+        for ns in namespaces {
+            let Ok(found) = pods::matching(client, ns, None).await else {
+                continue;
+            };
+            let in_ns: Vec<usize> = waiting
+                .iter()
+                .filter(|(_, p)| p.namespace == ns)
+                .map(|(i, _)| *i)
+                .collect();
+            for i in in_ns {
+                let owner = waiting[&i].owner_uid.as_deref();
+                let new = found.iter().find(|c| {
+                    pods::is_ready(c)
+                        && !claimed.contains(pods::uid(c))
+                        && pods::controller(c).map(|o| o.uid.as_str()) == owner
+                });
+                if let Some(new) = new {
+                    claimed.insert(pods::uid(new).to_string());
+                    record_replacement(outcomes, i, new);
+                    waiting.remove(&i);
+                }
+            }
+        }
+        if !waiting.is_empty() {
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+fn record_replacement(outcomes: &Outcomes, i: usize, new: &Pod) {
+    let now = Utc::now();
+    update(outcomes, i, |o| {
+        let gone = o.gone_at.unwrap_or(now);
+        o.replacement = Some(Replacement {
+            pod: pods::full_name(new),
+            node: pods::node_of(new).to_string(),
+            ready_at: now,
+            ready_after_gone_ms: (now - gone).num_milliseconds().max(0) as u64,
+        });
+    });
+}

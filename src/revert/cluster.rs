@@ -1,0 +1,104 @@
+//! Reverts that talk to the Kubernetes API. They hold names only, so `kubedrill recover`
+//! can run them from the journal with a fresh client.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use super::Undo;
+use crate::cluster::{nodes, pods};
+use crate::engine::RunContext;
+
+/// How often waits poll the API.
+const POLL: Duration = Duration::from_millis(250);
+
+/// Make a node schedulable again. Only journaled for nodes that were schedulable before the
+/// fault, so a node someone else had cordoned stays cordoned.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Uncordon {
+    pub node: String,
+}
+
+impl Undo for Uncordon {
+    fn describe(&self) -> String {
+        format!("uncordon node {}", self.node)
+    }
+
+    fn manual(&self, ctx: &RunContext) -> Vec<String> {
+        vec![format!("{} uncordon {}", kubectl(ctx), self.node)]
+    }
+
+    fn run<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let client = ctx.cluster.client().await?;
+            match nodes::set_unschedulable(&client, &self.node, false).await {
+                Ok(()) => Ok(()),
+                // A node that no longer exists has nothing left to uncordon.
+                Err(e) if nodes::is_not_found(&e) => Ok(()),
+                Err(e) => Err(format!("cannot uncordon {}: {e}", self.node)),
+            }
+        })
+    }
+}
+
+/// Wait until at least `min-ready` pods matching `selector` in `namespace` are Ready again
+/// (deleted pods come back through their controllers; nothing to undo but to wait). The
+/// engine bounds the wait with the revert timeout.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct WaitPodsReady {
+    pub namespace: String,
+    pub selector: String,
+    pub min_ready: usize,
+}
+
+impl Undo for WaitPodsReady {
+    fn describe(&self) -> String {
+        format!(
+            "wait until {} pod(s) matching {} in {} are Ready",
+            self.min_ready, self.selector, self.namespace
+        )
+    }
+
+    fn manual(&self, ctx: &RunContext) -> Vec<String> {
+        vec![format!(
+            "{} -n {} get pods -l '{}'   # expect {} Ready",
+            kubectl(ctx),
+            self.namespace,
+            self.selector,
+            self.min_ready
+        )]
+    }
+
+    fn run<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let client = ctx.cluster.client().await?;
+            loop {
+                // Errors while the API recovers are retried; the caller's timeout ends it.
+                if let Ok(found) =
+                    pods::matching(&client, &self.namespace, Some(&self.selector)).await
+                {
+                    if found.iter().filter(|p| pods::is_ready(p)).count() >= self.min_ready {
+                        return Ok(());
+                    }
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        })
+    }
+}
+
+/// `kubectl` with the run's kubeconfig and context, for manual commands (no credentials).
+fn kubectl(ctx: &RunContext) -> String {
+    let s = &ctx.cluster.settings;
+    let mut cmd = "kubectl".to_string();
+    if let Some(k) = &s.kubeconfig {
+        cmd.push_str(&format!(" --kubeconfig {}", k.display()));
+    }
+    if let Some(c) = &s.context {
+        cmd.push_str(&format!(" --context {c}"));
+    }
+    cmd
+}

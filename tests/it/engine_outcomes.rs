@@ -1,0 +1,162 @@
+//! How a run ends: abort conditions, injection errors and failed reverts, each with its
+//! exit code, verdict and observable revert.
+
+use crate::common::{kubedrill, only_run_dir, read_report, temp_dir, write};
+
+struct Run {
+    code: Option<i32>,
+    stderr: String,
+    report: serde_json::Value,
+}
+
+fn run(dir: &std::path::Path, body: &str) -> Run {
+    let text = format!("apiVersion: kubedrill/v1\nkind: Scenario\n{body}");
+    let file = write(dir, "s.yaml", &text);
+    let reports = dir.join("reports");
+    let out = kubedrill()
+        .args(["run", file.to_str().unwrap(), "--report-dir"])
+        .arg(&reports)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        report: read_report(&only_run_dir(&reports)),
+    }
+}
+
+#[test]
+fn abort_condition_reverts_at_once_and_exits_3() {
+    let dir = temp_dir();
+    let flag = dir.path().join("down");
+    let r = run(
+        dir.path(),
+        &format!(
+            r#"metadata: {{ name: abort }}
+probes:
+  - name: up
+    interval: 100ms
+    command: {{ argv: [sh, -c, "! test -e {flag}"] }}
+steps:
+  - fault:
+      command: {{ inject: [touch, "{flag}"], revert: [rm, "{flag}"] }}
+    for: 60s
+abort-if:
+  - {{ probe: up, outage: "> 1s" }}
+"#,
+            flag = flag.display()
+        ),
+    );
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert_eq!(r.report["verdict"], "aborted");
+    assert!(r.report["reason"]
+        .as_str()
+        .unwrap()
+        .contains("abort-if: probe up has been down"));
+    assert!(!flag.exists(), "the revert ran");
+    let run_ms = r.report["duration"].as_f64().unwrap();
+    assert!(
+        run_ms < 30_000.0,
+        "aborted long before the 60s hold ended ({run_ms}ms)"
+    );
+}
+
+#[test]
+fn failed_injection_still_runs_the_registered_revert_and_exits_3() {
+    let dir = temp_dir();
+    let marker = dir.path().join("reverted");
+    let r = run(
+        dir.path(),
+        &format!(
+            r#"metadata: {{ name: inject-error }}
+steps:
+  - fault:
+      command: {{ inject: [sh, -c, "exit 7"], revert: [touch, "{}"] }}
+    for: 10s
+  - wait: 10s
+"#,
+            marker.display()
+        ),
+    );
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert_eq!(r.report["verdict"], "error");
+    assert!(r.report["reason"]
+        .as_str()
+        .unwrap()
+        .contains("injection failed"));
+    assert!(marker.exists(), "a partially injected fault is reverted");
+}
+
+#[test]
+fn failed_revert_exits_4_and_says_what_to_undo_by_hand() {
+    let dir = temp_dir();
+    let r = run(
+        dir.path(),
+        r#"metadata: { name: revert-error }
+steps:
+  - fault:
+      command: { inject: ["true"], revert: [sh, -c, "echo cannot restart >&2; exit 1"] }
+    for: 100ms
+"#,
+    );
+    assert_eq!(r.code, Some(4), "{}", r.stderr);
+    assert_eq!(r.report["verdict"], "error");
+    assert!(
+        r.stderr.contains("NOT EVERY FAULT WAS REVERTED"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("sh -c 'echo cannot restart >&2; exit 1'"),
+        "manual command: {}",
+        r.stderr
+    );
+    let revert = &r.report["reverts"][0];
+    assert_eq!(revert["outcome"], "failed");
+    assert!(revert["error"].as_str().unwrap().contains("cannot restart"));
+}
+
+#[test]
+fn heal_step_reverts_before_the_end_and_recovery_is_measured_from_it() {
+    let dir = temp_dir();
+    let flag = dir.path().join("down");
+    let r = run(
+        dir.path(),
+        &format!(
+            r#"metadata: {{ name: heal }}
+settings: {{ stable-window: 300ms }}
+probes:
+  - name: up
+    interval: 100ms
+    command: {{ argv: [sh, -c, "! test -e {flag}"] }}
+steps:
+  - id: f
+    fault:
+      command: {{ inject: [touch, "{flag}"], revert: [rm, "{flag}"] }}
+  - wait: 1s
+  - heal: f
+  - wait-until: {{ healthy: [up], stable-for: 300ms, timeout: 10s }}
+expect:
+  - {{ probe: up, recovery: "<= 1s", max-outage: "<= 2s" }}
+"#,
+            flag = flag.display()
+        ),
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let fault = &r.report["faults"][0];
+    let healed = fault["reverted_at_ms"].as_f64().unwrap();
+    let heal_step_started = r.report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "step-started" && t["step"] == 2)
+        .unwrap()["offset_ms"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        healed >= heal_step_started,
+        "reverted by the heal step, not at the end"
+    );
+    let reverts = r.report["reverts"].as_array().unwrap();
+    assert_eq!(reverts.len(), 1, "reverted exactly once: {reverts:?}");
+}
