@@ -119,7 +119,11 @@ impl FaultKind for EtcdPartitionFault {
         };
         for (i, r) in sel.iter().enumerate() {
             if *r != MemberRef::Follower && sel[..i].contains(r) {
-                errs.add(at.key(key), format!("`{}` is listed twice", self.words()));
+                let word = match r {
+                    MemberRef::Node(n) => n.as_str(),
+                    _ => "leader",
+                };
+                errs.add(at.key(key), format!("`{word}` is listed twice"));
             }
             if let MemberRef::Node(n) = r {
                 if n.trim().is_empty() {

@@ -49,7 +49,7 @@ pub struct NatsPods {
 }
 
 fn default_selector() -> String {
-    "app.kubernetes.io/name=nats".into()
+    "app.kubernetes.io/name=nats,app.kubernetes.io/component=nats".into()
 }
 
 fn default_monitor_port() -> u16 {

@@ -225,7 +225,7 @@ impl NatsSampler {
                 async_nats::ConnectOptions::new()
                     .connection_timeout(self.per_request)
                     .request_timeout(Some(self.per_request))
-                    .connect(urls.join(","))
+                    .connect(urls)
                     .await
                     .map_err(|e| format!("connect: {e}"))
             })

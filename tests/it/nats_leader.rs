@@ -51,10 +51,20 @@ async fn sigkill_of_the_meta_leader_fails_over_and_the_server_rejoins() {
     let reports = temp_dir();
     let outcome = run_file(&shipped("lab/nats-leader-kill.yaml"), lab, reports.path()).await;
     let r = &outcome.report;
-    assert_eq!(r.exit_code, 0, "verdict {:?}: {:?}", r.verdict, r.reason);
+    let errors: std::collections::BTreeSet<_> = r.probes[0]
+        .samples
+        .iter()
+        .filter_map(|s| s.error.clone())
+        .collect();
+    assert_eq!(
+        r.exit_code, 0,
+        "verdict {:?}: {:?}; sample errors {errors:?}",
+        r.verdict, r.reason
+    );
 
     let d = &r.faults[0].details;
     assert_eq!(d["old_leader"], old.as_str());
+    eprintln!("fault details: {d}");
     let new = d["new_leader"].as_str().expect("a new leader was elected");
     assert_ne!(new, old);
     let failover = d["failover_ms"].as_f64().expect("failover time measured");
@@ -66,6 +76,7 @@ async fn sigkill_of_the_meta_leader_fails_over_and_the_server_rejoins() {
         d["kill"].as_str().unwrap().starts_with("kill -KILL "),
         "{d}"
     );
+    kubedrill::report::write_reports(r, &outcome.run_dir, &[]).unwrap();
     let on_disk = std::fs::read_to_string(outcome.run_dir.join("report.json")).unwrap();
     assert!(
         on_disk.contains("\"failover_ms\""),
@@ -81,7 +92,7 @@ async fn sigkill_of_the_meta_leader_fails_over_and_the_server_rejoins() {
         "samples name the new leader"
     );
     assert!(
-        r.reverts.iter().all(|v| v.outcome == "ok"),
+        r.reverts.iter().all(|v| v.outcome == "reverted"),
         "{:?}",
         r.reverts
     );
