@@ -119,7 +119,7 @@ pub fn decide(
             Some(format!("interrupted by {sig}")),
         ),
         (Ending::Aborted(why), _) => (Verdict::Aborted, ExitCode::Aborted, Some(why.clone())),
-        (Ending::SetupFailed(why), _) => (Verdict::Error, ExitCode::Aborted, Some(why.clone())),
+        (Ending::SetupFailed(why), _) => (Verdict::Error, ExitCode::Invalid, Some(why.clone())),
         (Ending::Steps(StepsEnd::InjectFailed(why)), _) => {
             (Verdict::Error, ExitCode::Aborted, Some(why.clone()))
         }
