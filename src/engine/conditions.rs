@@ -36,7 +36,8 @@ pub fn all_stable(logs: &[Arc<ProbeLog>], stable: Duration, since_ms: f64) -> bo
     let stable_ms = stable.as_secs_f64() * 1000.0;
     logs.iter().all(|log| {
         let samples = log.samples.lock().unwrap_or_else(|p| p.into_inner());
-        current_healthy_streak(&samples).is_some_and(|(start, last)| last - start.max(since_ms) >= stable_ms)
+        current_healthy_streak(&samples)
+            .is_some_and(|(start, last)| last - start.max(since_ms) >= stable_ms)
     })
 }
 

@@ -104,8 +104,20 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
         }
     }
     if build_error.is_none() && uses_cluster(scenario) {
-        if let Err(e) = ctx.cluster.client().await {
-            build_error = Some(format!("Kubernetes: {e}"));
+        match ctx.cluster.connection().await {
+            Ok(conn) => {
+                let kubeconfig = ctx
+                    .cluster
+                    .settings
+                    .kubeconfig
+                    .clone()
+                    .or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from));
+                let _ = state.journal.append(&JournalEntry::ClusterResolved {
+                    context: conn.context.clone(),
+                    kubeconfig,
+                });
+            }
+            Err(e) => build_error = Some(format!("Kubernetes: {e}")),
         }
     }
     let logs: BTreeMap<String, Arc<ProbeLog>> = tasks
@@ -138,7 +150,11 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
     if rollback_ok == Some(true) && matches!(ending, Ending::Steps(_)) {
         let tick_rx = tick.subscribe();
         if let Some(sig) = observe_recovery(scenario, &logs, &state, tick_rx, &mut signals).await {
-            state.note("signal", None, format!("{sig} while observing recovery: stopping"));
+            state.note(
+                "signal",
+                None,
+                format!("{sig} while observing recovery: stopping"),
+            );
             ending = Ending::Signal(sig);
         }
     }
@@ -236,7 +252,11 @@ async fn watch_aborts(
 /// Runs every remaining revert. The first signal only interrupts when the run was already
 /// interrupted (that signal is then the second); otherwise it marks the run interrupted
 /// and the rollback goes on. `None` when a second signal cut the rollback short.
-async fn final_rollback(state: &RunState, signals: &mut Signals, ending: &mut Ending) -> Option<bool> {
+async fn final_rollback(
+    state: &RunState,
+    signals: &mut Signals,
+    ending: &mut Ending,
+) -> Option<bool> {
     let rollback = state.revert_all();
     tokio::pin!(rollback);
     loop {
@@ -264,7 +284,10 @@ async fn observe_recovery(
     signals: &mut Signals,
 ) -> Option<&'static str> {
     let (_, faults, _) = state.finish();
-    let heal = faults.iter().filter_map(|f| f.reverted_at_ms).reduce(f64::max)?;
+    let heal = faults
+        .iter()
+        .filter_map(|f| f.reverted_at_ms)
+        .reduce(f64::max)?;
     let stable = scenario.settings.stable_window.get();
     let recovered = || {
         logs.values()

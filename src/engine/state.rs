@@ -162,6 +162,7 @@ impl RunState {
 
     async fn run_revert(&self, r: Registered, step: Option<usize>) -> bool {
         let timeout = self.ctx.revert_timeout;
+        let _ = self.journal.append(&JournalEntry::Reverting { seq: r.seq });
         let result = match tokio::time::timeout(timeout, r.action.run(&self.ctx)).await {
             Ok(res) => res,
             Err(_) => Err(format!(

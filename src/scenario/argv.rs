@@ -77,7 +77,9 @@ mod tests {
     fn numbers_become_words() {
         let c: Cmd = serde_json::from_str(r#"{"argv": ["kill", "-STOP", 1234, true]}"#).unwrap();
         assert_eq!(c.argv, ["kill", "-STOP", "1234", "true"]);
-        let e = serde_json::from_str::<Cmd>(r#"{"argv": "kill 1"}"#).unwrap_err().to_string();
+        let e = serde_json::from_str::<Cmd>(r#"{"argv": "kill 1"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("list of words"), "{e}");
         assert!(serde_json::from_str::<Cmd>(r#"{"argv": [["nested"]]}"#).is_err());
     }

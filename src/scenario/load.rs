@@ -61,7 +61,9 @@ pub fn load_str(path: &Path, source: &str, vars: &Vars) -> Result<Scenario, Vec<
         }
         errs.into_vec()
     })?;
-    let index = PositionIndex::build(&text).map_err(|(loc, msg)| syntax_error(path, loc, msg))?;
+    // Syntax errors that substitution introduced are located in the substituted text; all
+    // other errors use the file as written, so columns are those the user sees.
+    PositionIndex::build(&text).map_err(|(loc, msg)| syntax_error(path, loc, msg))?;
     let doc: Value = serde_yaml::from_str(&text).map_err(|e| {
         let loc = e.location().map(|l| super::positions::Location {
             line: l.line(),
@@ -74,7 +76,7 @@ pub fn load_str(path: &Path, source: &str, vars: &Vars) -> Result<Scenario, Vec<
             message: e.to_string(),
         }]
     })?;
-    let mut errs = Errors::new(path, &index);
+    let mut errs = Errors::new(path, &raw_index);
     let Some((scenario, gaps)) = build(path, doc, &mut errs) else {
         return Err(errs.into_vec());
     };

@@ -166,7 +166,10 @@ fn validate_expectations(s: &Scenario, probes: &BTreeMap<&str, usize>, errs: &mu
         if a.outage.unit != Unit::Millis {
             errs.add(at.key("outage"), "takes a duration like `> 60s`");
         } else if !matches!(a.outage.op, Op::Gt | Op::Ge) {
-            errs.add(at.key("outage"), "aborts when an outage grows past a bound: use `>` or `>=`, like `> 60s`");
+            errs.add(
+                at.key("outage"),
+                "aborts when an outage grows past a bound: use `>` or `>=`, like `> 60s`",
+            );
         }
     }
 }

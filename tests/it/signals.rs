@@ -155,11 +155,19 @@ fn recover_runs_what_the_journal_left_pending() {
     wait_for(Duration::from_secs(20), "the fault to be injected", || {
         journal_has(&reports, "\"entry\":\"injected\"")
     });
+    let run = crate::common::only_run_dir(&reports);
+    let busy = kubedrill().arg("recover").arg(&run).output().unwrap();
+    assert_eq!(
+        busy.status.code(),
+        Some(2),
+        "recover refuses a run that is still going"
+    );
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("another kubedrill process"));
+    assert_eq!(process_state(dns.pid()), Some('T'), "and reverted nothing");
     // A crash: SIGKILL leaves no chance to revert.
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(process_state(dns.pid()), Some('T'));
-    let run = crate::common::only_run_dir(&reports);
     let out = kubedrill().arg("recover").arg(&run).output().unwrap();
     assert_eq!(
         out.status.code(),

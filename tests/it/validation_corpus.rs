@@ -179,3 +179,20 @@ fn collect_yaml(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         }
     }
 }
+
+#[test]
+fn columns_are_those_of_the_file_and_comments_are_not_substituted() {
+    let dir = temp_dir();
+    let text = "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: { name: cols }  # ${not_a_var} in a comment\nvars: { host: a-very-long-host-name.example }\nprobes:\n  - { name: p, http: { url: \"http://${host}/\", methd: GET } }\nsteps:\n  - wait: 1s\n";
+    let file = write(dir.path(), "cols.yaml", text);
+    let f = file.to_str().unwrap();
+    let (code, stderr) = validate(f);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(&format!(
+            "{f}:6:48: probes[0].http.methd: unknown field `methd`"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not_a_var"), "{stderr}");
+}
