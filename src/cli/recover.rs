@@ -78,7 +78,7 @@ pub async fn recover(a: RecoverArgs) -> i32 {
             error: result.clone().err(),
         });
         match result {
-            Ok(()) => println!("reverted: {fault_id}: {}", action.describe()),
+            Ok(_) => println!("reverted: {fault_id}: {}", action.describe()),
             Err(e) => {
                 eprintln!("FAILED:   {fault_id}: {}: {e}", action.describe());
                 failed.push(action);

@@ -1,6 +1,7 @@
 //! Mutable state of one run: timeline, fault records, the rollback stack and the revert
 //! records. Shared by the step runner, the abort watcher and the final rollback.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -31,6 +32,8 @@ pub struct RunState {
     faults: Mutex<Vec<FaultRecord>>,
     stack: Mutex<Vec<Registered>>,
     reverts: Mutex<Vec<RevertRecord>>,
+    /// step → (what the fault resolved to, its reverts), as prepared at run time.
+    resolved: Mutex<BTreeMap<usize, (String, Vec<String>)>>,
     next_seq: AtomicU64,
 }
 
@@ -50,6 +53,7 @@ impl RunState {
             faults: Mutex::default(),
             stack: Mutex::default(),
             reverts: Mutex::default(),
+            resolved: Mutex::default(),
             next_seq: AtomicU64::new(1),
         }
     }
@@ -86,6 +90,26 @@ impl RunState {
             });
         }
         Ok(())
+    }
+
+    /// Records what a fault step resolved to (for the report's plan).
+    pub fn record_resolution(&self, step: usize, description: String, reverts: Vec<String>) {
+        lock(&self.resolved).insert(step, (description, reverts));
+    }
+
+    /// The static plan with what each fault step resolved to when it ran.
+    pub fn resolve_plan(
+        &self,
+        mut plan: Vec<crate::report::PlannedStep>,
+    ) -> Vec<crate::report::PlannedStep> {
+        let resolved = lock(&self.resolved);
+        for p in &mut plan {
+            if let Some((d, r)) = resolved.get(&p.index) {
+                p.resolved = Some(d.clone());
+                p.reverts = r.clone();
+            }
+        }
+        plan
     }
 
     /// Records a fault as injected (or attempted).
@@ -171,7 +195,10 @@ impl RunState {
             )),
         };
         let ok = result.is_ok();
-        let error = result.err();
+        let (details, error) = match result {
+            Ok(d) => (d, None),
+            Err(e) => (serde_json::Value::Null, Some(e)),
+        };
         let _ = self.journal.append(&JournalEntry::Reverted {
             seq: r.seq,
             ok,
@@ -206,6 +233,7 @@ impl RunState {
             },
             error,
             at_ms: Some(self.clock.now_ms()),
+            details,
         });
         ok
     }
@@ -222,6 +250,7 @@ impl RunState {
                 error: None,
                 manual: r.action.manual(&self.ctx),
                 at_ms: None,
+                details: serde_json::Value::Null,
             })
             .collect();
         lock(&self.reverts).extend(records.clone());

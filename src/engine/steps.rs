@@ -112,7 +112,13 @@ async fn run_fault(
         }
     };
     let description = prepared.describe();
-    if let Err(e) = state.register(id, prepared.reverts()) {
+    let reverts = prepared.reverts();
+    state.record_resolution(
+        step,
+        description.clone(),
+        reverts.iter().map(|r| r.describe()).collect(),
+    );
+    if let Err(e) = state.register(id, reverts) {
         return Some(StepsEnd::InjectFailed(format!(
             "fault {id}: journal not writable, not injecting: {e}"
         )));

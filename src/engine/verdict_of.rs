@@ -45,6 +45,8 @@ pub fn planned_steps(s: &Scenario) -> Vec<crate::report::PlannedStep> {
                 kind: kind.into(),
                 action: describe_step(st),
                 undo,
+                resolved: None,
+                reverts: Vec::new(),
             }
         })
         .collect()
@@ -147,7 +149,7 @@ pub fn decide(
             file: s.file.display().to_string(),
             stable_window: stable,
         },
-        plan: planned_steps(s),
+        plan: state.resolve_plan(planned_steps(s)),
         started_at,
         ended_at,
         duration: (ended_at - started_at).to_std().unwrap_or_default(),
