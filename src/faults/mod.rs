@@ -59,6 +59,11 @@ pub trait FaultKind {
     fn describe(&self) -> String;
     /// How it is undone, before targets are resolved.
     fn undo(&self) -> String;
+    /// Inventory node names this spec refers to (checked against the inventory when the
+    /// scenario is validated and the inventory can be read).
+    fn node_refs(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// True when this kind talks to the Kubernetes API (the run then checks the
     /// connection and the context guard before anything starts).
     fn needs_cluster(&self) -> bool {
@@ -82,6 +87,10 @@ macro_rules! fault_kinds {
             /// Kind name as written in YAML.
             pub fn kind(&self) -> &'static str {
                 match self { $(FaultSpec::$variant(_) => <$ty as FaultKind>::KIND),* }
+            }
+            /// See [`FaultKind::node_refs`].
+            pub fn node_refs(&self) -> Vec<String> {
+                match self { $(FaultSpec::$variant(f) => f.node_refs()),* }
             }
             /// See [`FaultKind::needs_cluster`].
             pub fn needs_cluster(&self) -> bool {

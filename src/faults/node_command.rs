@@ -57,6 +57,10 @@ impl FaultKind for NodeCommandFault {
     const EXAMPLE: &'static str =
         "fault:\n  node-command: { nodes: [n1], inject: [ip, link, set, eth0, down], revert: [ip, link, set, eth0, up] }\nfor: 10s";
 
+    fn node_refs(&self) -> Vec<String> {
+        self.nodes.clone()
+    }
+
     fn validate(&self, at: &KeyPath, errs: &mut Errors) {
         self.targets().validate(at, self.max_unavailable, errs);
         validate_argv(&self.inject, &at.key("inject"), errs);

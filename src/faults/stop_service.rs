@@ -129,6 +129,10 @@ impl FaultKind for StopService {
     const EXAMPLE: &'static str =
         "fault:\n  stop-service: { nodes: [n1], service: containerd }\nfor: 30s";
 
+    fn node_refs(&self) -> Vec<String> {
+        self.nodes.clone()
+    }
+
     fn validate(&self, at: &KeyPath, errs: &mut Errors) {
         if self.service.is_none() {
             errs.add(at, "`service` is required (or use `stop-kubelet`)");
@@ -161,6 +165,10 @@ impl FaultKind for StopKubelet {
     const SUMMARY: &'static str =
         "stop-service with service kubelet (stop, verify down, hold, start, verify up)";
     const EXAMPLE: &'static str = "fault:\n  stop-kubelet: { nodes: [worker-1] }\nfor: 20s";
+
+    fn node_refs(&self) -> Vec<String> {
+        self.0.nodes.clone()
+    }
 
     fn validate(&self, at: &KeyPath, errs: &mut Errors) {
         self.0.check(at, errs);

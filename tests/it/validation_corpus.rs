@@ -196,3 +196,28 @@ fn columns_are_those_of_the_file_and_comments_are_not_substituted() {
     );
     assert!(!stderr.contains("not_a_var"), "{stderr}");
 }
+
+#[test]
+fn nodes_missing_from_the_inventory_are_refused() {
+    let dir = temp_dir();
+    let inventory = write(
+        dir.path(),
+        "inventory.yaml",
+        "nodes:\n  - { name: n1, access: { local: { netns: kd-none } } }\n",
+    );
+    let text = format!(
+        "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: {{ name: ghosts }}\ntarget: {{ inventory: {} }}\nprobes:\n  - {{ name: p, node-command: {{ node: ghost, argv: [\"true\"] }} }}\nsteps:\n  - fault:\n      stop-kubelet: {{ nodes: [n1] }}\n    for: 1s\n  - fault:\n      node-command: {{ nodes: [phantom], inject: [\"true\"], revert: [\"true\"] }}\n    for: 1s\n",
+        inventory.display()
+    );
+    let file = write(dir.path(), "ghosts.yaml", &text);
+    let f = file.to_str().unwrap();
+    let (code, stderr) = validate(f);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(&format!("{f}:6:32: probes[0].node-command.node: node `ghost` is not in the inventory (known: n1)")), "{stderr}");
+    assert!(stderr.contains("12:23: steps[1].fault.node-command.nodes: node `phantom` is not in the inventory (known: n1)"), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error: ")).count(),
+        2,
+        "n1 is known: {stderr}"
+    );
+}
