@@ -34,6 +34,8 @@ pub struct RunState {
     reverts: Mutex<Vec<RevertRecord>>,
     /// step → (what the fault resolved to, its reverts), as prepared at run time.
     resolved: Mutex<BTreeMap<usize, (String, Vec<String>)>>,
+    /// fault id → inventory nodes it has taken down, while it is in place.
+    unavailable: Mutex<BTreeMap<String, Vec<String>>>,
     next_seq: AtomicU64,
 }
 
@@ -54,6 +56,7 @@ impl RunState {
             stack: Mutex::default(),
             reverts: Mutex::default(),
             resolved: Mutex::default(),
+            unavailable: Mutex::default(),
             next_seq: AtomicU64::new(1),
         }
     }
@@ -112,6 +115,31 @@ impl RunState {
         plan
     }
 
+    /// Checks the run-wide blast radius before `fault_id` takes `b.nodes` down, and records
+    /// them. Nodes taken down by faults still in place count too.
+    pub fn claim_nodes(
+        &self,
+        fault_id: &str,
+        b: &crate::faults::BlastRadius,
+    ) -> Result<(), String> {
+        let mut map = lock(&self.unavailable);
+        let mut all: std::collections::BTreeSet<&str> =
+            map.values().flatten().map(String::as_str).collect();
+        let before: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+        all.extend(b.nodes.iter().map(String::as_str));
+        if all.len() > b.max_unavailable {
+            return Err(format!(
+                "fault {fault_id} would make {} node(s) unavailable at once ({}; already down: {}) but max-unavailable is {}",
+                all.len(),
+                b.nodes.join(", "),
+                if before.is_empty() { "none".to_string() } else { before.join(", ") },
+                b.max_unavailable
+            ));
+        }
+        map.insert(fault_id.to_string(), b.nodes.clone());
+        Ok(())
+    }
+
     /// Records a fault as injected (or attempted).
     pub fn record_fault(&self, record: FaultRecord) {
         lock(&self.faults).push(record);
@@ -141,7 +169,15 @@ impl RunState {
 
     /// Takes a revert off the stack once it has run (successfully or not).
     fn remove(&self, seq: u64) {
-        lock(&self.stack).retain(|r| r.seq != seq);
+        let mut stack = lock(&self.stack);
+        let fault = stack
+            .iter()
+            .find(|r| r.seq == seq)
+            .map(|r| r.fault_id.clone());
+        stack.retain(|r| r.seq != seq);
+        if let Some(f) = fault.filter(|f| !stack.iter().any(|r| &r.fault_id == f)) {
+            lock(&self.unavailable).remove(&f);
+        }
     }
 
     /// Reverts still on the stack (newest first).

@@ -118,6 +118,11 @@ async fn run_fault(
         description.clone(),
         reverts.iter().map(|r| r.describe()).collect(),
     );
+    if let Some(b) = prepared.blast_radius() {
+        if let Err(e) = state.claim_nodes(id, &b) {
+            return Some(StepsEnd::InjectFailed(e));
+        }
+    }
     if let Err(e) = state.register(id, reverts) {
         return Some(StepsEnd::InjectFailed(format!(
             "fault {id}: journal not writable, not injecting: {e}"

@@ -43,6 +43,18 @@ pub trait Prepared: Send {
     fn reverts(&self) -> Vec<RevertAction>;
     /// Injects the fault; returns details for the report.
     fn inject(self: Box<Self>) -> BoxFuture<'static, Result<serde_json::Value, FaultError>>;
+    /// Inventory nodes this fault makes unavailable and how many may be unavailable at once
+    /// (counting every fault still in place); `None` for faults that do not take nodes down.
+    fn blast_radius(&self) -> Option<BlastRadius> {
+        None
+    }
+}
+
+/// Nodes a fault takes down and the `max-unavailable` it allows across the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlastRadius {
+    pub nodes: Vec<String>,
+    pub max_unavailable: usize,
 }
 
 /// Behaviour every fault kind provides.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::stop_service::describe_targets;
 use super::targets::k8s_nodes;
-use super::{FaultError, FaultKind, Prepared};
+use super::{BlastRadius, FaultError, FaultKind, Prepared};
 use crate::engine::RunContext;
 use crate::probes::validate_argv;
 use crate::revert::{NodeCommand, RevertAction};
@@ -103,6 +103,13 @@ struct PreparedNodeCommand {
 }
 
 impl Prepared for PreparedNodeCommand {
+    fn blast_radius(&self) -> Option<BlastRadius> {
+        Some(BlastRadius {
+            nodes: self.nodes.clone(),
+            max_unavailable: self.spec.max_unavailable,
+        })
+    }
+
     fn describe(&self) -> String {
         format!(
             "run `{}` on {}",

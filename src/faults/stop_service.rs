@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::targets::{k8s_nodes, NodeTargets};
-use super::{FaultError, FaultKind, Prepared};
+use super::{BlastRadius, FaultError, FaultKind, Prepared};
 use crate::access::NodeSpec;
 use crate::engine::RunContext;
 use crate::revert::{poll_until_ok, NodeCommand, RevertAction};
@@ -211,6 +211,13 @@ struct PreparedStop {
 }
 
 impl Prepared for PreparedStop {
+    fn blast_radius(&self) -> Option<BlastRadius> {
+        Some(BlastRadius {
+            nodes: self.plans.iter().map(|(n, _)| n.clone()).collect(),
+            max_unavailable: self.spec.max_unavailable,
+        })
+    }
+
     fn describe(&self) -> String {
         let each: Vec<String> = self
             .plans

@@ -245,3 +245,64 @@ steps:
     let r = read_report(&only_run_dir(&reports));
     assert_eq!(r["reverts"][0]["outcome"], "reverted");
 }
+
+/// A network namespace for the test, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Self {
+        let name = format!("kd{tag}{}", std::process::id());
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "ip netns add {name}");
+        Netns(name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn max_unavailable_counts_nodes_of_faults_still_in_place() {
+    let ns = Netns::new("mu");
+    let dir = temp_dir();
+    let marks = dir.path();
+    let r = run(
+        dir.path(),
+        &format!(
+            r#"metadata: {{ name: blast-radius }}
+target:
+  nodes:
+    - {{ name: a, access: {{ local: {{ netns: {ns} }} }} }}
+    - {{ name: b, access: {{ local: {{ netns: {ns} }} }} }}
+steps:
+  - fault:
+      node-command: {{ nodes: [a], inject: [touch, "{m}/a-down"], revert: [rm, "{m}/a-down"] }}
+  - fault:
+      node-command: {{ nodes: [b], inject: [touch, "{m}/b-down"], revert: [rm, "{m}/b-down"] }}
+"#,
+            ns = ns.0,
+            m = marks.display()
+        ),
+    );
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    let reason = r.report["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("would make 2 node(s) unavailable at once")
+            && reason.contains("already down: a"),
+        "{reason}"
+    );
+    assert!(
+        !marks.join("b-down").exists(),
+        "the second fault was never injected"
+    );
+    assert!(!marks.join("a-down").exists(), "the first one was reverted");
+    assert_eq!(r.report["faults"].as_array().unwrap().len(), 1);
+}
