@@ -221,3 +221,24 @@ fn nodes_missing_from_the_inventory_are_refused() {
         "n1 is known: {stderr}"
     );
 }
+
+#[test]
+fn the_readme_scenario_reference_validates() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let after = readme.split("## Scenario reference").nth(1).expect("section");
+    let yaml = after.split("```yaml\n").nth(1).and_then(|b| b.split("```").next()).expect("yaml block");
+    let dir = temp_dir();
+    let inventory = write(
+        dir.path(),
+        "inventory.yaml",
+        "nodes:\n  - { name: n0, access: { local: { netns: x } } }\n  - { name: n1, access: { local: { netns: y } } }\n",
+    );
+    let file = write(dir.path(), "readme.yaml", yaml);
+    let out = kubedrill()
+        .args(["validate", file.to_str().unwrap(), "--set"])
+        .arg(format!("lab_dir={}", dir.path().display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    drop(inventory);
+}
