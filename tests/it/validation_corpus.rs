@@ -224,9 +224,17 @@ fn nodes_missing_from_the_inventory_are_refused() {
 
 #[test]
 fn the_readme_scenario_reference_validates() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let after = readme.split("## Scenario reference").nth(1).expect("section");
-    let yaml = after.split("```yaml\n").nth(1).and_then(|b| b.split("```").next()).expect("yaml block");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let after = readme
+        .split("## Scenario reference")
+        .nth(1)
+        .expect("section");
+    let yaml = after
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("yaml block");
     let dir = temp_dir();
     let inventory = write(
         dir.path(),
@@ -239,6 +247,10 @@ fn the_readme_scenario_reference_validates() {
         .arg(format!("lab_dir={}", dir.path().display()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(inventory);
 }
