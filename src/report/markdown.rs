@@ -1,8 +1,140 @@
-//! Placeholder being replaced by the full renderer.
+//! `report.md`: a compact summary a person pastes into a ticket.
 
+use std::fmt::Write;
+
+use super::format::{revert_outcome, timestamp, unfinished_reverts, verdict_label};
+use super::tables::{self, Table};
 use super::RunReport;
+use crate::measure::format_ms;
+use crate::verdict::Verdict;
 
-/// Renders the report.
+/// Renders the report as Markdown.
 pub fn render(r: &RunReport) -> String {
-    format!("{} {:?}", r.scenario.name, r.verdict)
+    let mut out = String::new();
+    let icon = if r.verdict == Verdict::Pass { "✅" } else { "❌" };
+    let _ = writeln!(
+        out,
+        "# {icon} {}: {} (exit code {})\n",
+        inline(&r.scenario.name),
+        verdict_label(r.verdict),
+        r.exit_code
+    );
+    if let Some(reason) = &r.reason {
+        let _ = writeln!(out, "**Reason:** {}\n", inline(reason));
+    }
+    if let Some(d) = &r.scenario.description {
+        let _ = writeln!(out, "{}\n", inline(d));
+    }
+    let _ = writeln!(
+        out,
+        "- **Started:** {} · **Ended:** {} (UTC) · **Duration:** {}",
+        timestamp(&r.started_at),
+        timestamp(&r.ended_at),
+        format_ms(r.duration.as_secs_f64() * 1000.0)
+    );
+    let _ = writeln!(
+        out,
+        "- **Scenario file:** `{}` · kubedrill {}\n",
+        r.scenario.file.replace('`', "'"),
+        inline(&r.kubedrill_version)
+    );
+    for (title, table) in [
+        ("Expectations", tables::expectations(r)),
+        ("Probes", tables::probes(r)),
+        ("Outage windows", tables::outages(r)),
+        ("Faults", tables::faults(r)),
+        ("Reverts", tables::reverts(r)),
+    ] {
+        let _ = writeln!(out, "## {title}\n\n{}", table_md(&table));
+    }
+    manual_steps(&mut out, r);
+    out
+}
+
+/// Each unfinished revert with the commands to run by hand, in a code block.
+fn manual_steps(out: &mut String, r: &RunReport) {
+    let unfinished: Vec<_> = unfinished_reverts(r).collect();
+    if unfinished.is_empty() {
+        return;
+    }
+    out.push_str("## Undo by hand\n\n");
+    for rv in unfinished {
+        let _ = writeln!(
+            out,
+            "- **{}** {}: {}",
+            inline(&rv.fault_id),
+            inline(&revert_outcome(rv)),
+            inline(&rv.description)
+        );
+        if !rv.manual.is_empty() {
+            let fence = fence_for(&rv.manual);
+            let _ = writeln!(out, "\n{fence}sh\n{}\n{fence}\n", rv.manual.join("\n"));
+        }
+    }
+}
+
+fn table_md(t: &Table) -> String {
+    if t.rows.is_empty() {
+        return "_None._\n".into();
+    }
+    let row = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
+    let mut s = row(t.headers.iter().map(|h| h.to_string()).collect());
+    s.push_str(&row(t.headers.iter().map(|_| "---".to_string()).collect()));
+    for r in &t.rows {
+        s.push_str(&row(r.iter().map(|c| cell(c)).collect()));
+    }
+    s
+}
+
+/// Text kept on one line (descriptions and reasons may hold newlines).
+fn inline(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A table cell: one line, pipes escaped.
+fn cell(s: &str) -> String {
+    inline(s).replace('|', "\\|")
+}
+
+/// A code fence longer than any run of backticks inside the block.
+fn fence_for(lines: &[String]) -> String {
+    let longest = lines
+        .iter()
+        .flat_map(|l| l.split(|c| c != '`'))
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fence_for, render};
+    use crate::report::snapshot::assert_golden;
+    use crate::report::test_fixture::sample_report;
+
+    #[test]
+    fn markdown_lists_expectations_and_manual_commands() {
+        let md = render(&sample_report());
+        assert!(md.starts_with("# ❌ etcd-leader-partition: ERROR (exit code 4)"));
+        assert!(md.contains("| ❌ | api | availability | >= 99% | 67.50% |"), "{md}");
+        assert!(md.contains("| ✅ | api | recovery | <= 5s | 500ms |"), "{md}");
+        assert!(md.contains("| ✅ | dns | max-outage | <= 2s | 1.00s |"), "{md}");
+        assert!(md.contains(
+            "```sh\nssh -i ~/.ssh/drill admin@10.0.0.12 'sudo systemctl start kubelet'\n```"
+        ));
+    }
+
+    #[test]
+    fn cells_keep_tables_intact() {
+        let mut r = sample_report();
+        r.probes[0].name = "a|b\nc".into();
+        assert!(render(&r).contains("| a\\|b c | 67.50% |"));
+        assert_eq!(fence_for(&["echo ```".into()]), "````");
+    }
+
+    #[test]
+    fn markdown_snapshot() {
+        assert_golden("report.md", &render(&sample_report()));
+    }
 }

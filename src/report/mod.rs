@@ -2,10 +2,18 @@
 //! `report.md` and a self-contained `report.html`. All are rendered from [`RunReport`],
 //! so `kubedrill report` can re-render any of them from the JSON.
 
+mod escape;
+mod format;
 mod html;
 mod junit;
 mod markdown;
 mod model;
+#[cfg(test)]
+mod snapshot;
+mod svg_timeline;
+mod tables;
+#[cfg(test)]
+pub(crate) mod test_fixture;
 
 pub use model::*;
 

@@ -1,0 +1,62 @@
+//! Value formatting shared by the renderers, so every format words a value the same way.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::{FaultRecord, RevertRecord, RunReport};
+use crate::measure::format_ms;
+use crate::verdict::Verdict;
+
+/// `PASS`, `FAIL`, `ABORTED`, `ERROR`.
+pub(crate) fn verdict_label(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+        Verdict::Aborted => "ABORTED",
+        Verdict::Error => "ERROR",
+    }
+}
+
+/// RFC 3339 in UTC with milliseconds: `2024-05-01T10:00:00.000Z`.
+pub(crate) fn timestamp(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// An offset since the run started: `+850ms`, `+12.00s`.
+pub(crate) fn offset(ms: f64) -> String {
+    format!("+{}", format_ms(ms))
+}
+
+/// A duration that may be missing: `1.20s` or `–`.
+pub(crate) fn opt_ms(ms: Option<f64>) -> String {
+    ms.map_or_else(|| "–".to_string(), format_ms)
+}
+
+/// A percentage that may be missing: `98.50%` or `–`.
+pub(crate) fn pct(p: Option<f64>) -> String {
+    p.map_or_else(|| "–".to_string(), |p| format!("{p:.2}%"))
+}
+
+/// The run length in milliseconds, never zero (it divides the timeline's width).
+pub(crate) fn run_ms(r: &RunReport) -> f64 {
+    (r.duration.as_secs_f64() * 1000.0).max(1.0)
+}
+
+/// When a fault was in place: injection → revert, or → end of run if never reverted.
+/// `None` when it was never injected.
+pub(crate) fn fault_span(f: &FaultRecord, run_ms: f64) -> Option<(f64, f64)> {
+    f.injected_at_ms
+        .map(|start| (start, f.reverted_at_ms.unwrap_or(run_ms)))
+}
+
+/// Reverts that did not run to completion: what a person must undo by hand.
+pub(crate) fn unfinished_reverts(r: &RunReport) -> impl Iterator<Item = &RevertRecord> {
+    r.reverts.iter().filter(|rv| rv.outcome != "reverted")
+}
+
+/// `failed (ssh: connection refused)` or `reverted`.
+pub(crate) fn revert_outcome(rv: &RevertRecord) -> String {
+    match &rv.error {
+        Some(e) => format!("{} ({e})", rv.outcome),
+        None => rv.outcome.clone(),
+    }
+}
