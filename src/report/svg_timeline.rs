@@ -23,9 +23,7 @@ const NAME_CHARS: usize = 20;
 
 /// Renders the chart as an `<svg>` element.
 pub(crate) fn render(r: &RunReport) -> String {
-    let scale = Scale {
-        run_ms: run_ms(r),
-    };
+    let scale = Scale { run_ms: run_ms(r) };
     let bottom = TOP + LANE * r.probes.len() as f64;
     let height = bottom + AXIS;
     let mut svg = format!(
@@ -142,7 +140,10 @@ fn lane(svg: &mut String, p: &ProbeRecord, y: f64, scale: &Scale, heal: Option<f
         );
     }
     for o in &p.measurements.outages {
-        let (x0, x1) = (scale.x(o.start_ms), scale.x(o.end_ms.unwrap_or(scale.run_ms)));
+        let (x0, x1) = (
+            scale.x(o.start_ms),
+            scale.x(o.end_ms.unwrap_or(scale.run_ms)),
+        );
         let until = o.end_ms.map_or_else(|| "the end".into(), offset);
         let _ = write!(
             svg,
