@@ -7,7 +7,8 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::{FaultError, FaultKind, Prepared};
+use super::access::{inventory_node, run_checked};
+use super::{prepared, FaultError, FaultKind, Prepared};
 use crate::engine::RunContext;
 use crate::etcd::iptables::{chain_name, list_rules, partition_chains, PartitionRules, HOOKS};
 use crate::etcd::{inventory_members, quorum_size, ClusterView, EtcdMember, EtcdTls, Gateway};
@@ -170,10 +171,7 @@ impl FaultKind for EtcdPartitionFault {
         ctx: Arc<RunContext>,
     ) -> BoxFuture<'static, Result<Box<dyn Prepared>, FaultError>> {
         let spec = self.clone();
-        Box::pin(async move {
-            let p = resolve(&spec, &ctx).await?;
-            Ok(Box::new(p) as Box<dyn Prepared>)
-        })
+        prepared::boxed(async move { resolve(&spec, &ctx).await })
     }
 }
 
@@ -412,22 +410,9 @@ impl Prepared for PreparedPartition {
     fn inject(self: Box<Self>) -> BoxFuture<'static, Result<serde_json::Value, FaultError>> {
         Box::pin(async move {
             for m in &self.targets {
-                let node = self.ctx.nodes.get(&m.node).ok_or_else(|| {
-                    FaultError(format!("node {} is not in the inventory", m.node))
-                })?;
+                let node = inventory_node(&self.ctx, &m.node)?;
                 for argv in self.rules(m).install() {
-                    let out = node
-                        .run(&argv, self.timeout.get())
-                        .await
-                        .map_err(FaultError::new)?;
-                    if !out.success() {
-                        return Err(FaultError(format!(
-                            "`{}` on {}: {}",
-                            argv.join(" "),
-                            m.node,
-                            out.summary()
-                        )));
-                    }
+                    run_checked(node, &argv, self.timeout.get()).await?;
                 }
             }
             let isolated: Vec<_> = self
