@@ -7,7 +7,8 @@ pub enum ExitCode {
     Pass,
     /// 1: an expectation failed (or a wait-until step timed out).
     ExpectationsFailed,
-    /// 2: invalid scenario or command-line usage; nothing was injected.
+    /// 2: invalid scenario, usage or environment (context refused, inventory missing,
+    /// probe cannot be built); nothing was injected.
     Invalid,
     /// 3: aborted (abort-if, Ctrl-C/SIGTERM) or a fault could not be injected.
     Aborted,
@@ -32,7 +33,7 @@ impl ExitCode {
         [
             (0, "pass: every expectation held and every fault was reverted"),
             (1, "fail: an expectation did not hold (or a wait-until step timed out)"),
-            (2, "invalid scenario or usage: nothing was injected"),
+            (2, "invalid scenario, usage or environment (context refused, inventory missing): nothing was injected"),
             (3, "aborted (abort-if, Ctrl-C/SIGTERM) or a fault could not be injected; everything was reverted"),
             (4, "a revert failed or did not run: the system may be degraded; undo by hand what the output lists"),
         ]

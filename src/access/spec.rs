@@ -42,13 +42,25 @@ pub struct ServiceSpec {
     #[serde(default)]
     pub endpoints: BTreeMap<String, String>,
     /// argv that starts the service on the node.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::scenario::argv::lenient_opt"
+    )]
     pub start: Option<Vec<String>>,
     /// argv that stops the service on the node.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::scenario::argv::lenient_opt"
+    )]
     pub stop: Option<Vec<String>>,
     /// argv that exits 0 while the service runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::scenario::argv::lenient_opt"
+    )]
     pub status: Option<Vec<String>>,
 }
 

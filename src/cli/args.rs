@@ -9,7 +9,7 @@ use crate::scenario::ReportFormat;
 const EXIT_CODES: &str = "Exit codes:
   0  pass: every expectation held and every fault was reverted
   1  fail: an expectation did not hold (or a wait-until step timed out)
-  2  invalid scenario or usage: nothing was injected
+  2  invalid scenario, usage or environment (context refused, inventory missing): nothing was injected
   3  aborted (abort-if, Ctrl-C/SIGTERM) or a fault could not be injected; everything was reverted
   4  a revert failed or did not run: the system may be degraded; undo by hand what the output lists";
 
@@ -67,9 +67,9 @@ pub struct RunArgs {
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub vars: VarArgs,
-    /// Where run directories are created.
-    #[arg(long, default_value = "reports")]
-    pub report_dir: PathBuf,
+    /// Where run directories are created (default: the scenario's `report.dir`, else `reports`).
+    #[arg(long)]
+    pub report_dir: Option<PathBuf>,
     /// Validate and print the plan; inject nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -32,6 +32,18 @@ pub async fn recover(a: RecoverArgs) -> i32 {
         );
         return ExitCode::Invalid.code();
     };
+    // The connection the run resolved wins over what it asked for.
+    let (kubeconfig, context) = entries
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            JournalEntry::ClusterResolved {
+                context,
+                kubeconfig,
+            } => Some((kubeconfig.clone(), Some(context.clone()))),
+            _ => None,
+        })
+        .unwrap_or((kubeconfig, context));
     let pending = pending_reverts(&entries);
     if pending.is_empty() {
         println!(
@@ -50,12 +62,13 @@ pub async fn recover(a: RecoverArgs) -> i32 {
     let journal = match Journal::open(&a.run_dir) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("error: cannot append to {}: {e}", path.display());
-            return ExitCode::RevertFailed.code();
+            eprintln!("error: {e}");
+            return ExitCode::Invalid.code();
         }
     };
     let mut failed = Vec::new();
     for (seq, fault_id, action) in pending {
+        let _ = journal.append(&JournalEntry::Reverting { seq });
         let result = tokio::time::timeout(ctx.revert_timeout, action.run(&ctx))
             .await
             .unwrap_or_else(|_| Err("timed out".to_string()));
@@ -65,7 +78,7 @@ pub async fn recover(a: RecoverArgs) -> i32 {
             error: result.clone().err(),
         });
         match result {
-            Ok(()) => println!("reverted: {fault_id}: {}", action.describe()),
+            Ok(_) => println!("reverted: {fault_id}: {}", action.describe()),
             Err(e) => {
                 eprintln!("FAILED:   {fault_id}: {}: {e}", action.describe());
                 failed.push(action);

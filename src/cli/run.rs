@@ -38,11 +38,11 @@ async fn run_one(s: &Scenario, a: &RunArgs, quiet: bool) -> i32 {
         s.probes.iter().map(|p| p.name.clone()).collect(),
         quiet,
     );
-    let report_root = if a.report_dir.as_os_str() == "reports" {
-        s.report.dir.clone().unwrap_or_else(|| a.report_dir.clone())
-    } else {
-        a.report_dir.clone()
-    };
+    let report_root = a
+        .report_dir
+        .clone()
+        .or_else(|| s.report.dir.clone())
+        .unwrap_or_else(|| "reports".into());
     let opts = RunOptions {
         report_root,
         cluster: overrides(a),

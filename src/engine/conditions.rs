@@ -29,12 +29,15 @@ pub fn current_outage_start(samples: &[Sample]) -> Option<f64> {
         .map(|s| s.offset_ms)
 }
 
-/// True when every log's current healthy streak spans at least `stable`.
-pub fn all_stable(logs: &[Arc<ProbeLog>], stable: Duration) -> bool {
+/// True when every log's current healthy streak spans at least `stable`, counting only
+/// from `since_ms` (a streak older than that counts from `since_ms`, so the condition
+/// needs fresh samples and cannot pass on a baseline taken before the wait began).
+pub fn all_stable(logs: &[Arc<ProbeLog>], stable: Duration, since_ms: f64) -> bool {
     let stable_ms = stable.as_secs_f64() * 1000.0;
     logs.iter().all(|log| {
         let samples = log.samples.lock().unwrap_or_else(|p| p.into_inner());
-        current_healthy_streak(&samples).is_some_and(|(start, last)| last - start >= stable_ms)
+        current_healthy_streak(&samples)
+            .is_some_and(|(start, last)| last - start.max(since_ms) >= stable_ms)
     })
 }
 

@@ -42,6 +42,15 @@ pub enum JournalEntry {
         ok: bool,
         error: Option<String>,
     },
+    /// The Kubernetes connection the run actually uses (context after defaults), so
+    /// `recover` talks to the same cluster and allows exactly this context.
+    ClusterResolved {
+        context: String,
+        kubeconfig: Option<PathBuf>,
+    },
+    /// A registered revert is about to run (if no `reverted` follows, it was cut short and
+    /// `recover` runs it again: reverts must be safe to repeat).
+    Reverting { seq: u64 },
     /// A registered revert ran.
     Reverted {
         seq: u64,
@@ -56,16 +65,35 @@ pub enum JournalEntry {
 pub struct Journal {
     path: PathBuf,
     file: Mutex<File>,
+    _lock: File,
 }
 
 impl Journal {
-    /// Creates (or appends to) the journal in `run_dir`.
+    /// Creates (or appends to) the journal in `run_dir`; fails if another kubedrill process
+    /// (a run or a `recover`) holds the run directory, so reverts never run twice at once.
     pub fn open(run_dir: &Path) -> std::io::Result<Self> {
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(run_dir.join("journal.lock"))?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&lock);
+        // SAFETY: flock on a descriptor we own; the lock lives as long as `_lock`.
+        if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                format!(
+                    "another kubedrill process (a run or a recover) is using {}",
+                    run_dir.display()
+                ),
+            ));
+        }
         let path = run_dir.join(JOURNAL_FILE);
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         Ok(Self {
             path,
             file: Mutex::new(file),
+            _lock: lock,
         })
     }
 

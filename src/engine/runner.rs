@@ -104,8 +104,20 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
         }
     }
     if build_error.is_none() && uses_cluster(scenario) {
-        if let Err(e) = ctx.cluster.client().await {
-            build_error = Some(format!("Kubernetes: {e}"));
+        match ctx.cluster.connection().await {
+            Ok(conn) => {
+                let kubeconfig = ctx
+                    .cluster
+                    .settings
+                    .kubeconfig
+                    .clone()
+                    .or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from));
+                let _ = state.journal.append(&JournalEntry::ClusterResolved {
+                    context: conn.context.clone(),
+                    kubeconfig,
+                });
+            }
+            Err(e) => build_error = Some(format!("Kubernetes: {e}")),
         }
     }
     let logs: BTreeMap<String, Arc<ProbeLog>> = tasks
@@ -129,19 +141,22 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
         _ => {}
     }
 
-    let rollback_ok = tokio::select! {
-        ok = state.revert_all() => Some(ok),
-        sig = signals.next() => {
-            state.note("signal", None, format!("second signal ({sig}): exiting without finishing the rollback"));
-            None
-        }
-    };
+    let mut ending = ending;
+    let rollback_ok = final_rollback(&state, &mut signals, &mut ending).await;
     let left_undone = match rollback_ok {
         None => state.mark_not_run(),
         Some(_) => Vec::new(),
     };
     if rollback_ok == Some(true) && matches!(ending, Ending::Steps(_)) {
-        observe_recovery(scenario, &logs, &state, tick.subscribe(), &mut signals).await;
+        let tick_rx = tick.subscribe();
+        if let Some(sig) = observe_recovery(scenario, &logs, &state, tick_rx, &mut signals).await {
+            state.note(
+                "signal",
+                None,
+                format!("{sig} while observing recovery: stopping"),
+            );
+            ending = Ending::Signal(sig);
+        }
     }
 
     let _ = stop_tx.send(true);
@@ -234,6 +249,31 @@ async fn watch_aborts(
     }
 }
 
+/// Runs every remaining revert. The first signal only interrupts when the run was already
+/// interrupted (that signal is then the second); otherwise it marks the run interrupted
+/// and the rollback goes on. `None` when a second signal cut the rollback short.
+async fn final_rollback(
+    state: &RunState,
+    signals: &mut Signals,
+    ending: &mut Ending,
+) -> Option<bool> {
+    let rollback = state.revert_all();
+    tokio::pin!(rollback);
+    loop {
+        tokio::select! {
+            ok = &mut rollback => return Some(ok),
+            sig = signals.next() => {
+                if matches!(ending, Ending::Signal(_)) {
+                    state.note("signal", None, format!("second signal ({sig}): exiting without finishing the rollback"));
+                    return None;
+                }
+                state.note("signal", None, format!("{sig}: already reverting; a second signal exits without finishing"));
+                *ending = Ending::Signal(sig);
+            }
+        }
+    }
+}
+
 /// After the final rollback, keeps probing until every probe is stable again (or the
 /// recovery timeout passes) so recovery is measured even when the steps ended at the heal.
 async fn observe_recovery(
@@ -242,15 +282,12 @@ async fn observe_recovery(
     state: &RunState,
     mut tick: watch::Receiver<u64>,
     signals: &mut Signals,
-) {
+) -> Option<&'static str> {
     let (_, faults, _) = state.finish();
-    let Some(heal) = faults
+    let heal = faults
         .iter()
         .filter_map(|f| f.reverted_at_ms)
-        .reduce(f64::max)
-    else {
-        return;
-    };
+        .reduce(f64::max)?;
     let stable = scenario.settings.stable_window.get();
     let recovered = || {
         logs.values()
@@ -264,8 +301,8 @@ async fn observe_recovery(
         }
     };
     tokio::select! {
-        _ = tokio::time::timeout(scenario.settings.recovery_timeout.get(), wait) => {}
-        _ = signals.next() => {}
+        _ = tokio::time::timeout(scenario.settings.recovery_timeout.get(), wait) => None,
+        sig = signals.next() => Some(sig),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Mutable state of one run: timeline, fault records, the rollback stack and the revert
 //! records. Shared by the step runner, the abort watcher and the final rollback.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -31,6 +32,10 @@ pub struct RunState {
     faults: Mutex<Vec<FaultRecord>>,
     stack: Mutex<Vec<Registered>>,
     reverts: Mutex<Vec<RevertRecord>>,
+    /// step → (what the fault resolved to, its reverts), as prepared at run time.
+    resolved: Mutex<BTreeMap<usize, (String, Vec<String>)>>,
+    /// fault id → inventory nodes it has taken down, while it is in place.
+    unavailable: Mutex<BTreeMap<String, Vec<String>>>,
     next_seq: AtomicU64,
 }
 
@@ -50,6 +55,8 @@ impl RunState {
             faults: Mutex::default(),
             stack: Mutex::default(),
             reverts: Mutex::default(),
+            resolved: Mutex::default(),
+            unavailable: Mutex::default(),
             next_seq: AtomicU64::new(1),
         }
     }
@@ -88,6 +95,51 @@ impl RunState {
         Ok(())
     }
 
+    /// Records what a fault step resolved to (for the report's plan).
+    pub fn record_resolution(&self, step: usize, description: String, reverts: Vec<String>) {
+        lock(&self.resolved).insert(step, (description, reverts));
+    }
+
+    /// The static plan with what each fault step resolved to when it ran.
+    pub fn resolve_plan(
+        &self,
+        mut plan: Vec<crate::report::PlannedStep>,
+    ) -> Vec<crate::report::PlannedStep> {
+        let resolved = lock(&self.resolved);
+        for p in &mut plan {
+            if let Some((d, r)) = resolved.get(&p.index) {
+                p.resolved = Some(d.clone());
+                p.reverts = r.clone();
+            }
+        }
+        plan
+    }
+
+    /// Checks the run-wide blast radius before `fault_id` takes `b.nodes` down, and records
+    /// them. Nodes taken down by faults still in place count too.
+    pub fn claim_nodes(
+        &self,
+        fault_id: &str,
+        b: &crate::faults::BlastRadius,
+    ) -> Result<(), String> {
+        let mut map = lock(&self.unavailable);
+        let mut all: std::collections::BTreeSet<&str> =
+            map.values().flatten().map(String::as_str).collect();
+        let before: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+        all.extend(b.nodes.iter().map(String::as_str));
+        if all.len() > b.max_unavailable {
+            return Err(format!(
+                "fault {fault_id} would make {} node(s) unavailable at once ({}; already down: {}) but max-unavailable is {}",
+                all.len(),
+                b.nodes.join(", "),
+                if before.is_empty() { "none".to_string() } else { before.join(", ") },
+                b.max_unavailable
+            ));
+        }
+        map.insert(fault_id.to_string(), b.nodes.clone());
+        Ok(())
+    }
+
     /// Records a fault as injected (or attempted).
     pub fn record_fault(&self, record: FaultRecord) {
         lock(&self.faults).push(record);
@@ -117,7 +169,15 @@ impl RunState {
 
     /// Takes a revert off the stack once it has run (successfully or not).
     fn remove(&self, seq: u64) {
-        lock(&self.stack).retain(|r| r.seq != seq);
+        let mut stack = lock(&self.stack);
+        let fault = stack
+            .iter()
+            .find(|r| r.seq == seq)
+            .map(|r| r.fault_id.clone());
+        stack.retain(|r| r.seq != seq);
+        if let Some(f) = fault.filter(|f| !stack.iter().any(|r| &r.fault_id == f)) {
+            lock(&self.unavailable).remove(&f);
+        }
     }
 
     /// Reverts still on the stack (newest first).
@@ -162,6 +222,7 @@ impl RunState {
 
     async fn run_revert(&self, r: Registered, step: Option<usize>) -> bool {
         let timeout = self.ctx.revert_timeout;
+        let _ = self.journal.append(&JournalEntry::Reverting { seq: r.seq });
         let result = match tokio::time::timeout(timeout, r.action.run(&self.ctx)).await {
             Ok(res) => res,
             Err(_) => Err(format!(
@@ -170,7 +231,10 @@ impl RunState {
             )),
         };
         let ok = result.is_ok();
-        let error = result.err();
+        let (details, error) = match result {
+            Ok(d) => (d, None),
+            Err(e) => (serde_json::Value::Null, Some(e)),
+        };
         let _ = self.journal.append(&JournalEntry::Reverted {
             seq: r.seq,
             ok,
@@ -205,6 +269,7 @@ impl RunState {
             },
             error,
             at_ms: Some(self.clock.now_ms()),
+            details,
         });
         ok
     }
@@ -221,6 +286,7 @@ impl RunState {
                 error: None,
                 manual: r.action.manual(&self.ctx),
                 at_ms: None,
+                details: serde_json::Value::Null,
             })
             .collect();
         lock(&self.reverts).extend(records.clone());

@@ -78,7 +78,7 @@ pub async fn run_steps(
             }
             StepAction::Heal(id) => (!state.revert_fault(id, Some(i)).await)
                 .then(|| StepsEnd::InjectFailed(format!("revert of {id} failed"))),
-            StepAction::WaitUntil(w) => wait_until(w, logs, tick.clone())
+            StepAction::WaitUntil(w) => wait_until(w, logs, tick.clone(), state.clock.now_ms())
                 .await
                 .err()
                 .map(StepsEnd::StepFailed),
@@ -112,7 +112,18 @@ async fn run_fault(
         }
     };
     let description = prepared.describe();
-    if let Err(e) = state.register(id, prepared.reverts()) {
+    let reverts = prepared.reverts();
+    state.record_resolution(
+        step,
+        description.clone(),
+        reverts.iter().map(|r| r.describe()).collect(),
+    );
+    if let Some(b) = prepared.blast_radius() {
+        if let Err(e) = state.claim_nodes(id, &b) {
+            return Some(StepsEnd::InjectFailed(e));
+        }
+    }
+    if let Err(e) = state.register(id, reverts) {
         return Some(StepsEnd::InjectFailed(format!(
             "fault {id}: journal not writable, not injecting: {e}"
         )));
@@ -159,6 +170,7 @@ async fn wait_until(
     w: &WaitUntil,
     logs: &BTreeMap<String, Arc<ProbeLog>>,
     mut tick: watch::Receiver<u64>,
+    since_ms: f64,
 ) -> Result<(), String> {
     let chosen: Vec<Arc<ProbeLog>> = if w.healthy.is_empty() {
         logs.values().cloned().collect()
@@ -170,7 +182,7 @@ async fn wait_until(
     };
     let wait = async {
         loop {
-            if all_stable(&chosen, w.stable_for.get()) {
+            if all_stable(&chosen, w.stable_for.get(), since_ms) {
                 return;
             }
             if tick.changed().await.is_err() {

@@ -45,6 +45,8 @@ pub fn planned_steps(s: &Scenario) -> Vec<crate::report::PlannedStep> {
                 kind: kind.into(),
                 action: describe_step(st),
                 undo,
+                resolved: None,
+                reverts: Vec::new(),
             }
         })
         .collect()
@@ -119,7 +121,7 @@ pub fn decide(
             Some(format!("interrupted by {sig}")),
         ),
         (Ending::Aborted(why), _) => (Verdict::Aborted, ExitCode::Aborted, Some(why.clone())),
-        (Ending::SetupFailed(why), _) => (Verdict::Error, ExitCode::Aborted, Some(why.clone())),
+        (Ending::SetupFailed(why), _) => (Verdict::Error, ExitCode::Invalid, Some(why.clone())),
         (Ending::Steps(StepsEnd::InjectFailed(why)), _) => {
             (Verdict::Error, ExitCode::Aborted, Some(why.clone()))
         }
@@ -147,7 +149,7 @@ pub fn decide(
             file: s.file.display().to_string(),
             stable_window: stable,
         },
-        plan: planned_steps(s),
+        plan: state.resolve_plan(planned_steps(s)),
         started_at,
         ended_at,
         duration: (ended_at - started_at).to_std().unwrap_or_default(),

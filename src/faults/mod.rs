@@ -45,6 +45,18 @@ pub trait Prepared: Send {
     fn reverts(&self) -> Vec<RevertAction>;
     /// Injects the fault; returns details for the report.
     fn inject(self: Box<Self>) -> BoxFuture<'static, Result<serde_json::Value, FaultError>>;
+    /// Inventory nodes this fault makes unavailable and how many may be unavailable at once
+    /// (counting every fault still in place); `None` for faults that do not take nodes down.
+    fn blast_radius(&self) -> Option<BlastRadius> {
+        None
+    }
+}
+
+/// Nodes a fault takes down and the `max-unavailable` it allows across the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlastRadius {
+    pub nodes: Vec<String>,
+    pub max_unavailable: usize,
 }
 
 /// Behaviour every fault kind provides.
@@ -61,6 +73,11 @@ pub trait FaultKind {
     fn describe(&self) -> String;
     /// How it is undone, before targets are resolved.
     fn undo(&self) -> String;
+    /// Inventory node names this spec refers to (checked against the inventory when the
+    /// scenario is validated and the inventory can be read).
+    fn node_refs(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// True when this kind talks to the Kubernetes API (the run then checks the
     /// connection and the context guard before anything starts).
     fn needs_cluster(&self) -> bool {
@@ -84,6 +101,10 @@ macro_rules! fault_kinds {
             /// Kind name as written in YAML.
             pub fn kind(&self) -> &'static str {
                 match self { $(FaultSpec::$variant(_) => <$ty as FaultKind>::KIND),* }
+            }
+            /// See [`FaultKind::node_refs`].
+            pub fn node_refs(&self) -> Vec<String> {
+                match self { $(FaultSpec::$variant(f) => f.node_refs()),* }
             }
             /// See [`FaultKind::needs_cluster`].
             pub fn needs_cluster(&self) -> bool {

@@ -31,7 +31,7 @@ pub struct NatsLeaderKillFault {
     pub kill: KillMode,
     /// Hosts: the command that kills the server on its node (default: signal the
     /// process listening on the monitoring port).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::scenario::argv::lenient_opt")]
     pub command: Option<Vec<String>>,
     /// Find the servers as pods of a Helm release instead of in the inventory.
     #[serde(default)]

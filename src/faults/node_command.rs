@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::access::{inventory_node, run_checked};
 use super::stop_service::describe_targets;
 use super::targets::k8s_nodes;
-use super::{prepared, FaultError, FaultKind, Prepared};
+use super::{prepared, BlastRadius, FaultError, FaultKind, Prepared};
 use crate::engine::RunContext;
 use crate::probes::validate_argv;
 use crate::revert::{NodeCommand, RevertAction};
@@ -58,6 +58,10 @@ impl FaultKind for NodeCommandFault {
     const EXAMPLE: &'static str =
         "fault:\n  node-command: { nodes: [n1], inject: [ip, link, set, eth0, down], revert: [ip, link, set, eth0, up] }\nfor: 10s";
 
+    fn node_refs(&self) -> Vec<String> {
+        self.nodes.clone()
+    }
+
     fn validate(&self, at: &KeyPath, errs: &mut Errors) {
         self.targets().validate(at, self.max_unavailable, errs);
         validate_argv(&self.inject, &at.key("inject"), errs);
@@ -100,6 +104,13 @@ struct PreparedNodeCommand {
 }
 
 impl Prepared for PreparedNodeCommand {
+    fn blast_radius(&self) -> Option<BlastRadius> {
+        Some(BlastRadius {
+            nodes: self.nodes.clone(),
+            max_unavailable: self.spec.max_unavailable,
+        })
+    }
+
     fn describe(&self) -> String {
         format!(
             "run `{}` on {}",

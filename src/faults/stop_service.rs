@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::access::{inventory_node, run_checked};
 use super::targets::{k8s_nodes, NodeTargets};
-use super::{prepared, FaultError, FaultKind, Prepared};
+use super::{prepared, BlastRadius, FaultError, FaultKind, Prepared};
 use crate::access::NodeSpec;
 use crate::engine::RunContext;
 use crate::revert::{poll_until_ok, NodeCommand, RevertAction};
@@ -130,6 +130,10 @@ impl FaultKind for StopService {
     const EXAMPLE: &'static str =
         "fault:\n  stop-service: { nodes: [n1], service: containerd }\nfor: 30s";
 
+    fn node_refs(&self) -> Vec<String> {
+        self.nodes.clone()
+    }
+
     fn validate(&self, at: &KeyPath, errs: &mut Errors) {
         if self.service.is_none() {
             errs.add(at, "`service` is required (or use `stop-kubelet`)");
@@ -162,6 +166,10 @@ impl FaultKind for StopKubelet {
     const SUMMARY: &'static str =
         "stop-service with service kubelet (stop, verify down, hold, start, verify up)";
     const EXAMPLE: &'static str = "fault:\n  stop-kubelet: { nodes: [worker-1] }\nfor: 20s";
+
+    fn node_refs(&self) -> Vec<String> {
+        self.0.nodes.clone()
+    }
 
     fn validate(&self, at: &KeyPath, errs: &mut Errors) {
         self.0.check(at, errs);
@@ -204,6 +212,13 @@ struct PreparedStop {
 }
 
 impl Prepared for PreparedStop {
+    fn blast_radius(&self) -> Option<BlastRadius> {
+        Some(BlastRadius {
+            nodes: self.plans.iter().map(|(n, _)| n.clone()).collect(),
+            max_unavailable: self.spec.max_unavailable,
+        })
+    }
+
     fn describe(&self) -> String {
         let each: Vec<String> = self
             .plans

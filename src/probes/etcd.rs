@@ -40,6 +40,7 @@ pub struct EtcdProbe {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct OnNodes {
     pub nodes: Vec<String>,
+    #[serde(deserialize_with = "crate::scenario::argv::lenient")]
     pub argv: Vec<String>,
 }
 

@@ -47,6 +47,11 @@ pub trait ProbeKind {
     fn validate(&self, at: &KeyPath, errs: &mut Errors);
     /// What is probed, for reports (no secrets).
     fn target(&self) -> String;
+    /// Inventory node names this spec refers to (checked against the inventory when the
+    /// scenario is validated and the inventory can be read).
+    fn node_refs(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// True when this kind talks to the Kubernetes API (the run then checks the
     /// connection and the context guard before anything starts).
     fn needs_cluster(&self) -> bool {
@@ -67,6 +72,10 @@ macro_rules! probe_kinds {
             /// Kind name as written in YAML.
             pub fn kind(&self) -> &'static str {
                 match self { $(ProbeSpec::$variant(_) => <$ty as ProbeKind>::KIND),* }
+            }
+            /// See [`ProbeKind::node_refs`].
+            pub fn node_refs(&self) -> Vec<String> {
+                match self { $(ProbeSpec::$variant(p) => p.node_refs()),* }
             }
             /// See [`ProbeKind::needs_cluster`].
             pub fn needs_cluster(&self) -> bool {

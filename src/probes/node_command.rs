@@ -27,6 +27,10 @@ impl ProbeKind for NodeCommandProbe {
     const EXAMPLE: &'static str =
         "name: kubelet-healthz\ninterval: 1s\ntimeout: 3s\nnode-command: { node: n1, argv: [curl, -sf, \"http://127.0.0.1:10248/healthz\"] }";
 
+    fn node_refs(&self) -> Vec<String> {
+        vec![self.node.clone()]
+    }
+
     fn validate(&self, at: &KeyPath, errs: &mut Errors) {
         if self.node.trim().is_empty() {
             errs.add(at.key("node"), "name the node the command runs on");

@@ -62,6 +62,12 @@ pub struct PlannedStep {
     pub action: String,
     /// How it is undone (faults only).
     pub undo: Option<String>,
+    /// What the fault resolved to when it ran (nodes, pods, leader ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
+    /// The reverts registered for it when it ran, in the order they would run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reverts: Vec<String>,
 }
 
 /// Something that happened at a moment of the run.
@@ -143,4 +149,7 @@ pub struct RevertRecord {
     /// What to run by hand if the revert failed or did not run.
     pub manual: Vec<String>,
     pub at_ms: Option<f64>,
+    /// What the revert's commands did (exit code, trimmed output, duration), when known.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub details: serde_json::Value,
 }

@@ -25,13 +25,20 @@ impl Undo for LocalCommand {
         vec![shell_words(&self.argv)]
     }
 
-    fn run<'a>(&'a self, _ctx: &'a RunContext) -> BoxFuture<'a, Result<(), String>> {
+    fn run<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.run_reported(ctx).await.map(drop) })
+    }
+
+    fn run_reported<'a>(
+        &'a self,
+        _ctx: &'a RunContext,
+    ) -> BoxFuture<'a, Result<serde_json::Value, String>> {
         Box::pin(async move {
             let out = run_local("local", &self.argv, self.timeout.get())
                 .await
                 .map_err(|e| e.to_string())?;
             if out.success() {
-                Ok(())
+                Ok(serde_json::json!({ "command": out }))
             } else {
                 Err(format!("`{}`: {}", self.argv.join(" "), out.summary()))
             }
@@ -62,16 +69,21 @@ impl Undo for NodeCommand {
     }
 
     fn run<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.run_reported(ctx).await.map(drop) })
+    }
+
+    fn run_reported<'a>(
+        &'a self,
+        ctx: &'a RunContext,
+    ) -> BoxFuture<'a, Result<serde_json::Value, String>> {
         Box::pin(async move {
             let node = &self.node;
             let access = ctx
                 .nodes
                 .get(node)
                 .ok_or_else(|| format!("node {node} is not in the inventory"))?;
-            let out = access
-                .run(&self.argv, self.timeout.get())
-                .await
-                .map_err(|e| e.to_string())?;
+            let t = self.timeout.get();
+            let out = access.run(&self.argv, t).await.map_err(|e| e.to_string())?;
             if !out.success() {
                 return Err(format!(
                     "`{}` on {node}: {}",
@@ -79,20 +91,33 @@ impl Undo for NodeCommand {
                     out.summary()
                 ));
             }
-            if let Some(check) = &self.verify {
-                let out = access
-                    .run(check, self.timeout.get())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if !out.success() {
-                    return Err(format!(
-                        "verification `{}` on {node} failed: {}",
-                        check.join(" "),
-                        out.summary()
-                    ));
+            let Some(check) = &self.verify else {
+                return Ok(serde_json::json!({ "node": node, "command": out }));
+            };
+            // A service may still be starting: re-check until it holds or the timeout passes.
+            let deadline = tokio::time::Instant::now() + t;
+            loop {
+                let verify = access.run(check, t).await.map_err(|e| e.to_string());
+                match verify {
+                    Ok(v) if v.success() => {
+                        return Ok(serde_json::json!({ "node": node, "command": out, "verify": v }))
+                    }
+                    _ if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await
+                    }
+                    Ok(v) => {
+                        return Err(format!(
+                            "verification `{}` on {node} still fails {} after the revert: {}",
+                            check.join(" "),
+                            humantime::format_duration(t),
+                            v.summary()
+                        ))
+                    }
+                    Err(e) => {
+                        return Err(format!("verification `{}` on {node}: {e}", check.join(" ")))
+                    }
                 }
             }
-            Ok(())
         })
     }
 }

@@ -18,13 +18,21 @@ use serde::{Deserialize, Serialize};
 use crate::engine::RunContext;
 
 /// Behaviour of one kind of undo action.
-pub trait Undo {
+pub trait Undo: Sync {
     /// One line for the journal, logs and reports.
     fn describe(&self) -> String;
     /// What a person runs by hand when this revert failed or never ran.
     fn manual(&self, ctx: &RunContext) -> Vec<String>;
     /// Runs the revert (the caller adds the timeout).
     fn run<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), String>>;
+    /// Runs the revert and returns what it did for the report (commands' exit codes,
+    /// trimmed output, durations); by default only success.
+    fn run_reported<'a>(
+        &'a self,
+        ctx: &'a RunContext,
+    ) -> BoxFuture<'a, Result<serde_json::Value, String>> {
+        Box::pin(async move { self.run(ctx).await.map(|()| serde_json::Value::Null) })
+    }
 }
 
 macro_rules! revert_actions {
@@ -63,8 +71,8 @@ impl RevertAction {
         self.as_undo().manual(ctx)
     }
 
-    /// See [`Undo::run`].
-    pub async fn run(&self, ctx: &RunContext) -> Result<(), String> {
-        self.as_undo().run(ctx).await
+    /// See [`Undo::run_reported`]: runs the revert, returns report details.
+    pub async fn run(&self, ctx: &RunContext) -> Result<serde_json::Value, String> {
+        self.as_undo().run_reported(ctx).await
     }
 }

@@ -61,7 +61,9 @@ pub fn load_str(path: &Path, source: &str, vars: &Vars) -> Result<Scenario, Vec<
         }
         errs.into_vec()
     })?;
-    let index = PositionIndex::build(&text).map_err(|(loc, msg)| syntax_error(path, loc, msg))?;
+    // Syntax errors that substitution introduced are located in the substituted text; all
+    // other errors use the file as written, so columns are those the user sees.
+    PositionIndex::build(&text).map_err(|(loc, msg)| syntax_error(path, loc, msg))?;
     let doc: Value = serde_yaml::from_str(&text).map_err(|e| {
         let loc = e.location().map(|l| super::positions::Location {
             line: l.line(),
@@ -74,11 +76,12 @@ pub fn load_str(path: &Path, source: &str, vars: &Vars) -> Result<Scenario, Vec<
             message: e.to_string(),
         }]
     })?;
-    let mut errs = Errors::new(path, &index);
+    let mut errs = Errors::new(path, &raw_index);
     let Some((scenario, gaps)) = build(path, doc, &mut errs) else {
         return Err(errs.into_vec());
     };
     validate(&scenario, &gaps, &mut errs);
+    check_node_refs(&scenario, &mut errs);
     if errs.is_empty() {
         Ok(scenario)
     } else {
@@ -415,4 +418,64 @@ fn step_number(at: &KeyPath) -> usize {
 /// `unknown variant `x`, expected ...` → `x`, so the error points at the kind's key.
 fn unknown_variant(message: &str) -> Option<&str> {
     message.strip_prefix("unknown variant `")?.split('`').next()
+}
+
+/// Node names the scenario can see: inline nodes plus the inventory file's, or `None`
+/// when an inventory is named but cannot be read yet (e.g. the lab is not up).
+fn known_nodes(s: &Scenario) -> Option<BTreeSet<String>> {
+    let mut names: BTreeSet<String> = s.target.nodes.iter().map(|n| n.name.clone()).collect();
+    if let Some(inv) = &s.target.inventory {
+        names.extend(
+            crate::engine::load_inventory(inv, &s.file)
+                .ok()?
+                .into_iter()
+                .map(|n| n.name),
+        );
+    }
+    Some(names)
+}
+
+/// Every node a probe or fault names must exist in the inventory (when it is known).
+fn check_node_refs(s: &Scenario, errs: &mut Errors) {
+    let uses_nodes = s.probes.iter().any(|p| !p.spec.node_refs().is_empty())
+        || s.steps.iter().any(|st| matches!(&st.action, StepAction::Fault { spec, .. } if !spec.node_refs().is_empty()));
+    if !uses_nodes {
+        return;
+    }
+    let Some(known) = known_nodes(s) else { return };
+    let list = known.iter().cloned().collect::<Vec<_>>().join(", ");
+    let mut check = |refs: Vec<String>, at: KeyPath| {
+        for name in refs.into_iter().filter(|n| !known.contains(n)) {
+            let have = if list.is_empty() {
+                "the scenario has no inventory (target.inventory or target.nodes)".to_string()
+            } else {
+                format!("known: {list}")
+            };
+            errs.add(
+                &at,
+                format!("node `{name}` is not in the inventory ({have})"),
+            );
+        }
+    };
+    for p in &s.probes {
+        check(
+            p.spec.node_refs(),
+            KeyPath::at("probes")
+                .index(p.index)
+                .key(p.spec.kind())
+                .key("node"),
+        );
+    }
+    for st in &s.steps {
+        if let StepAction::Fault { spec, .. } = &st.action {
+            check(
+                spec.node_refs(),
+                KeyPath::at("steps")
+                    .index(st.index)
+                    .key("fault")
+                    .key(spec.kind())
+                    .key("nodes"),
+            );
+        }
+    }
 }

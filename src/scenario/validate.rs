@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::errors::{Errors, KeyPath};
-use super::expectation::{Metric, Unit};
+use super::expectation::{Metric, Op, Unit};
 use super::load::Gaps;
 use super::model::{Scenario, StepAction};
 
@@ -165,6 +165,11 @@ fn validate_expectations(s: &Scenario, probes: &BTreeMap<&str, usize>, errs: &mu
         check_probe_ref(&a.probe, probes, at.key("probe"), errs);
         if a.outage.unit != Unit::Millis {
             errs.add(at.key("outage"), "takes a duration like `> 60s`");
+        } else if !matches!(a.outage.op, Op::Gt | Op::Ge) {
+            errs.add(
+                at.key("outage"),
+                "aborts when an outage grows past a bound: use `>` or `>=`, like `> 60s`",
+            );
         }
     }
 }

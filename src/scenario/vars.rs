@@ -59,12 +59,51 @@ pub struct UndefinedVar {
     pub location: Location,
 }
 
-/// Replaces every `${name}` in `source`; returns all undefined names with their location.
+/// Replaces every `${name}` in `source` outside comments; returns all undefined names with
+/// their location.
 pub fn substitute(source: &str, vars: &Vars) -> Result<String, Vec<UndefinedVar>> {
     let mut out = String::with_capacity(source.len());
     let mut missing = Vec::new();
-    let mut rest = source;
-    let mut consumed = 0usize;
+    let mut offset = 0usize;
+    for line in source.split_inclusive('\n') {
+        let (code, comment) = line.split_at(comment_start(line).unwrap_or(line.len()));
+        substitute_line(code, offset, source, vars, &mut out, &mut missing);
+        out.push_str(comment);
+        offset += line.len();
+    }
+    if missing.is_empty() {
+        Ok(out)
+    } else {
+        Err(missing)
+    }
+}
+
+/// Byte index of a YAML comment's `#` (at line start or after a blank, outside quotes).
+fn comment_start(line: &str) -> Option<usize> {
+    let (mut single, mut double) = (false, false);
+    let mut prev = ' ';
+    for (i, c) in line.char_indices() {
+        match c {
+            '\'' if !double => single = !single,
+            '"' if !single && prev != '\\' => double = !double,
+            '#' if !single && !double && prev.is_whitespace() => return Some(i),
+            _ => {}
+        }
+        prev = c;
+    }
+    None
+}
+
+fn substitute_line(
+    code: &str,
+    base: usize,
+    source: &str,
+    vars: &Vars,
+    out: &mut String,
+    missing: &mut Vec<UndefinedVar>,
+) {
+    let mut rest = code;
+    let mut consumed = base;
     while let Some(pos) = rest.find("${") {
         if pos > 0 && rest.as_bytes()[pos - 1] == b'$' {
             out.push_str(&rest[..pos - 1]);
@@ -77,8 +116,7 @@ pub fn substitute(source: &str, vars: &Vars) -> Result<String, Vec<UndefinedVar>
         let after = &rest[pos + 2..];
         let Some(end) = after.find('}') else {
             out.push_str(&rest[pos..]);
-            rest = "";
-            break;
+            return;
         };
         let name = after[..end].trim();
         match vars.get(name) {
@@ -92,11 +130,6 @@ pub fn substitute(source: &str, vars: &Vars) -> Result<String, Vec<UndefinedVar>
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    if missing.is_empty() {
-        Ok(out)
-    } else {
-        Err(missing)
-    }
 }
 
 fn location_of(source: &str, byte: usize) -> Location {
@@ -121,6 +154,14 @@ mod tests {
         assert_eq!(
             substitute("url: http://${host}:80 $${x}", &vars).unwrap(),
             "url: http://10.0.0.1:80 ${x}"
+        );
+        assert_eq!(
+            substitute("a: x # ${ignored} in a comment\n", &vars).unwrap(),
+            "a: x # ${ignored} in a comment\n"
+        );
+        assert_eq!(
+            substitute("a: 'x # ${host}'\n", &vars).unwrap(),
+            "a: 'x # 10.0.0.1'\n"
         );
         let err = substitute("a: 1\nb: ${nope}\n", &vars).unwrap_err();
         assert_eq!(

@@ -160,3 +160,149 @@ expect:
     let reverts = r.report["reverts"].as_array().unwrap();
     assert_eq!(reverts.len(), 1, "reverted exactly once: {reverts:?}");
 }
+
+#[test]
+fn wait_until_needs_fresh_healthy_samples_not_the_baseline() {
+    let dir = temp_dir();
+    let flag = dir.path().join("down");
+    let r = run(
+        dir.path(),
+        &format!(
+            r#"metadata: {{ name: fresh }}
+probes:
+  - name: up
+    interval: 100ms
+    command: {{ argv: [sh, -c, "! test -e {flag}"] }}
+steps:
+  - wait: 1s
+  - fault:
+      command: {{ inject: [touch, "{flag}"], revert: [rm, "{flag}"] }}
+  - wait-until: {{ healthy: [up], stable-for: 500ms, timeout: 2s }}
+"#,
+            flag = flag.display()
+        ),
+    );
+    assert_eq!(
+        r.code,
+        Some(1),
+        "the probe is down for the whole wait: {}",
+        r.stderr
+    );
+    assert!(r.report["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not healthy for 500ms within 2s"));
+    assert!(!flag.exists(), "reverted at the end");
+}
+
+#[test]
+fn first_sigint_during_the_final_rollback_lets_it_finish_and_exits_3() {
+    let dir = temp_dir();
+    let flag = dir.path().join("down");
+    let text = format!(
+        r#"apiVersion: kubedrill/v1
+kind: Scenario
+metadata: {{ name: slow-revert }}
+steps:
+  - fault:
+      command: {{ inject: [touch, "{flag}"], revert: [sh, -c, "sleep 1; rm {flag}"] }}
+"#,
+        flag = flag.display()
+    );
+    let file = write(dir.path(), "s.yaml", &text);
+    let reports = dir.path().join("reports");
+    let child = kubedrill()
+        .args(["run", file.to_str().unwrap(), "--report-dir"])
+        .arg(&reports)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    crate::common::wait_for(
+        std::time::Duration::from_secs(20),
+        "the final rollback to start",
+        || {
+            std::fs::read_dir(&reports)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|run| {
+                    std::fs::read_to_string(run.path().join("journal.jsonl"))
+                        .is_ok_and(|j| j.contains("\"entry\":\"reverting\""))
+                })
+        },
+    );
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!flag.exists(), "the rollback finished");
+    let r = read_report(&only_run_dir(&reports));
+    assert_eq!(r["reverts"][0]["outcome"], "reverted");
+}
+
+/// A network namespace for the test, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Self {
+        let name = format!("kd{tag}{}", std::process::id());
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "ip netns add {name}");
+        Netns(name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn max_unavailable_counts_nodes_of_faults_still_in_place() {
+    let ns = Netns::new("mu");
+    let dir = temp_dir();
+    let marks = dir.path();
+    let r = run(
+        dir.path(),
+        &format!(
+            r#"metadata: {{ name: blast-radius }}
+target:
+  nodes:
+    - {{ name: a, access: {{ local: {{ netns: {ns} }} }} }}
+    - {{ name: b, access: {{ local: {{ netns: {ns} }} }} }}
+steps:
+  - fault:
+      node-command: {{ nodes: [a], inject: [touch, "{m}/a-down"], revert: [rm, "{m}/a-down"] }}
+  - fault:
+      node-command: {{ nodes: [b], inject: [touch, "{m}/b-down"], revert: [rm, "{m}/b-down"] }}
+"#,
+            ns = ns.0,
+            m = marks.display()
+        ),
+    );
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    let reason = r.report["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("would make 2 node(s) unavailable at once")
+            && reason.contains("already down: a"),
+        "{reason}"
+    );
+    assert!(
+        !marks.join("b-down").exists(),
+        "the second fault was never injected"
+    );
+    assert!(!marks.join("a-down").exists(), "the first one was reverted");
+    assert_eq!(r.report["faults"].as_array().unwrap().len(), 1);
+}

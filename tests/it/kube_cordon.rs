@@ -81,7 +81,7 @@ async fn the_context_guard_refuses_a_context_nobody_named() {
     let c = cluster();
     let yaml = "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: { name: unnamed }\nsteps:\n  - fault:\n      cordon: { nodes: { names: [w-1] } }\n    for: 10ms\n";
     let out = c.run(yaml, &[]).await;
-    assert_eq!(out.report.exit_code, 3);
+    assert_eq!(out.report.exit_code, 2, "refused before anything started");
     let reason = out.report.reason.clone().unwrap_or_default();
     assert!(
         reason.contains("\"fake\"") && reason.contains("--allow-context fake"),
@@ -101,7 +101,7 @@ async fn the_context_guard_refuses_a_command_line_context_the_scenario_does_not_
     let c = cluster();
     let yaml = "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: { name: other }\ntarget: { context: kind-drill }\nsteps:\n  - fault:\n      cordon: { nodes: { names: [w-1] } }\n    for: 10ms\n";
     let out = c.run_in_context(yaml, Some("fake"), &[]).await;
-    assert_eq!(out.report.exit_code, 3);
+    assert_eq!(out.report.exit_code, 2, "refused before anything started");
     let reason = out.report.reason.clone().unwrap_or_default();
     assert!(
         reason.contains("only \"kind-drill\"") && reason.contains("--allow-context fake"),

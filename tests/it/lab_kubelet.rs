@@ -122,6 +122,33 @@ fn stop_kubelet_over_ssh_is_measured_and_the_standin_runs_again() {
     );
     let details = fault["details"]["nodes"][0]["node"].as_str();
     assert_eq!(details, Some("n1"));
+    assert_eq!(
+        fault["details"]["nodes"][0]["stop"]["exit_code"], 0,
+        "the stop command's result is reported"
+    );
+    let revert = &r["reverts"][0];
+    assert_eq!(revert["outcome"], "reverted");
+    assert_eq!(
+        revert["details"]["command"]["exit_code"], 0,
+        "the start command's result is reported: {revert}"
+    );
+    assert_eq!(
+        revert["details"]["verify"]["exit_code"], 0,
+        "the verification's result is reported: {revert}"
+    );
+    assert!(revert["details"]["command"]["duration"].as_f64().is_some());
+    let planned = &r["plan"][1];
+    assert!(
+        planned["resolved"].as_str().unwrap().contains("on n1"),
+        "resolved plan: {planned}"
+    );
+    assert!(
+        planned["reverts"][0]
+            .as_str()
+            .unwrap()
+            .contains("on node n1"),
+        "resolved plan: {planned}"
+    );
 }
 
 #[test]

@@ -96,7 +96,12 @@ fn second_sigint_exits_at_once_and_lists_what_was_not_reverted() {
     let dns = Dnsmasq::start();
     let dir = temp_dir();
     // A revert that hangs, so the second signal arrives during the rollback.
-    let file = write(dir.path(), "s.yaml", &scenario(&dns, "[sleep, \"300\"]"));
+    let pidfile = dir.path().join("revert.pid");
+    let revert = format!(
+        "[sh, -c, \"echo $$ > {}; exec sleep 300\"]",
+        pidfile.display()
+    );
+    let file = write(dir.path(), "s.yaml", &scenario(&dns, &revert));
     let reports = dir.path().join("reports");
     let child = kubedrill()
         .args(["run", file.to_str().unwrap(), "--report-dir"])
@@ -109,29 +114,37 @@ fn second_sigint_exits_at_once_and_lists_what_was_not_reverted() {
         journal_has(&reports, "\"entry\":\"injected\"")
     });
     sigint(child.id());
-    wait_for(Duration::from_secs(10), "the rollback to start", || {
-        std::process::Command::new("pgrep")
-            .args(["-f", "^sleep 300$"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "the hanging revert to start",
+        || pidfile.exists(),
+    );
     sigint(child.id());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "stderr: {stderr}");
     assert!(stderr.contains("NOT EVERY FAULT WAS REVERTED"), "{stderr}");
     assert!(
-        stderr.contains("sleep 300"),
+        stderr.contains("exec sleep 300"),
         "names the revert to run by hand: {stderr}"
     );
     assert!(stderr.contains("kubedrill recover"), "{stderr}");
     assert_eq!(process_state(dns.pid()), Some('T'), "really not reverted");
+    // The abandoned revert did not outlive kubedrill (zombies count as gone: PID 1 here
+    // does not reap).
+    let revert_pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_for(
+        Duration::from_secs(10),
+        "the abandoned revert to be killed",
+        || matches!(process_state(revert_pid), None | Some('Z')),
+    );
     // `recover` would run the same hanging revert; thaw by hand for the cleanup.
     let _ = std::process::Command::new("kill")
         .args(["-CONT", &dns.pid().to_string()])
-        .status();
-    let _ = std::process::Command::new("pkill")
-        .args(["-f", "^sleep 300$"])
         .status();
 }
 
@@ -155,11 +168,19 @@ fn recover_runs_what_the_journal_left_pending() {
     wait_for(Duration::from_secs(20), "the fault to be injected", || {
         journal_has(&reports, "\"entry\":\"injected\"")
     });
+    let run = crate::common::only_run_dir(&reports);
+    let busy = kubedrill().arg("recover").arg(&run).output().unwrap();
+    assert_eq!(
+        busy.status.code(),
+        Some(2),
+        "recover refuses a run that is still going"
+    );
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("another kubedrill process"));
+    assert_eq!(process_state(dns.pid()), Some('T'), "and reverted nothing");
     // A crash: SIGKILL leaves no chance to revert.
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(process_state(dns.pid()), Some('T'));
-    let run = crate::common::only_run_dir(&reports);
     let out = kubedrill().arg("recover").arg(&run).output().unwrap();
     assert_eq!(
         out.status.code(),

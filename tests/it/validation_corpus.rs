@@ -179,3 +179,78 @@ fn collect_yaml(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         }
     }
 }
+
+#[test]
+fn columns_are_those_of_the_file_and_comments_are_not_substituted() {
+    let dir = temp_dir();
+    let text = "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: { name: cols }  # ${not_a_var} in a comment\nvars: { host: a-very-long-host-name.example }\nprobes:\n  - { name: p, http: { url: \"http://${host}/\", methd: GET } }\nsteps:\n  - wait: 1s\n";
+    let file = write(dir.path(), "cols.yaml", text);
+    let f = file.to_str().unwrap();
+    let (code, stderr) = validate(f);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(&format!(
+            "{f}:6:48: probes[0].http.methd: unknown field `methd`"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not_a_var"), "{stderr}");
+}
+
+#[test]
+fn nodes_missing_from_the_inventory_are_refused() {
+    let dir = temp_dir();
+    let inventory = write(
+        dir.path(),
+        "inventory.yaml",
+        "nodes:\n  - { name: n1, access: { local: { netns: kd-none } } }\n",
+    );
+    let text = format!(
+        "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: {{ name: ghosts }}\ntarget: {{ inventory: {} }}\nprobes:\n  - {{ name: p, node-command: {{ node: ghost, argv: [\"true\"] }} }}\nsteps:\n  - fault:\n      stop-kubelet: {{ nodes: [n1] }}\n    for: 1s\n  - fault:\n      node-command: {{ nodes: [phantom], inject: [\"true\"], revert: [\"true\"] }}\n    for: 1s\n",
+        inventory.display()
+    );
+    let file = write(dir.path(), "ghosts.yaml", &text);
+    let f = file.to_str().unwrap();
+    let (code, stderr) = validate(f);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(&format!("{f}:6:32: probes[0].node-command.node: node `ghost` is not in the inventory (known: n1)")), "{stderr}");
+    assert!(stderr.contains("12:23: steps[1].fault.node-command.nodes: node `phantom` is not in the inventory (known: n1)"), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error: ")).count(),
+        2,
+        "n1 is known: {stderr}"
+    );
+}
+
+#[test]
+fn the_readme_scenario_reference_validates() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let after = readme
+        .split("## Scenario reference")
+        .nth(1)
+        .expect("section");
+    let yaml = after
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("yaml block");
+    let dir = temp_dir();
+    let inventory = write(
+        dir.path(),
+        "inventory.yaml",
+        "nodes:\n  - { name: n0, access: { local: { netns: x } } }\n  - { name: n1, access: { local: { netns: y } } }\n",
+    );
+    let file = write(dir.path(), "readme.yaml", yaml);
+    let out = kubedrill()
+        .args(["validate", file.to_str().unwrap(), "--set"])
+        .arg(format!("lab_dir={}", dir.path().display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(inventory);
+}
