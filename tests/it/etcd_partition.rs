@@ -151,6 +151,17 @@ fn two_members_scenario(lab: &LabFixture, extra: &str) -> String {
     )
 }
 
+/// Runs the binary on `file` and checks it stopped at a refused fault (exit 3).
+fn run_refused(file: &std::path::Path, reports: &std::path::Path) {
+    let out = kubedrill()
+        .args(["run", file.to_str().unwrap(), "--report-dir"])
+        .arg(reports)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
+}
+
 #[test]
 fn the_quorum_guard_refuses_two_of_three_when_validating() {
     let text = "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: { name: q }\n\
@@ -176,13 +187,7 @@ async fn the_quorum_guard_refuses_two_of_three_at_prepare_and_injects_nothing() 
     let dir = temp_dir();
     let file = write(dir.path(), "two.yaml", &two_members_scenario(lab, ""));
     let reports = dir.path().join("reports");
-    let out = kubedrill()
-        .args(["run", file.to_str().unwrap(), "--report-dir"])
-        .arg(&reports)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
+    run_refused(&file, &reports);
     assert!(
         !journal_has(&reports, "\"entry\":\"injecting\""),
         "nothing was injected"
@@ -212,13 +217,7 @@ async fn a_partition_left_in_place_counts_against_quorum_for_the_next_one() {
     );
     let file = write(dir.path(), "two-steps.yaml", &text);
     let reports = dir.path().join("reports");
-    let out = kubedrill()
-        .args(["run", file.to_str().unwrap(), "--report-dir"])
-        .arg(&reports)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
+    run_refused(&file, &reports);
     let run_dir = crate::common::only_run_dir(&reports);
     let journal = std::fs::read_to_string(run_dir.join("journal.jsonl")).unwrap();
     let injecting: Vec<&str> = journal
