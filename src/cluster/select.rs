@@ -294,6 +294,31 @@ impl SelfIdentity {
                     .is_ok_and(|ip| self.ips.contains(&ip))
         })
     }
+
+    /// True when connecting to `host` (an SSH host: a name or an address) reaches this
+    /// machine: a loopback or unspecified address, `localhost`, this host's name, or one of
+    /// the addresses of this network namespace's interfaces. Names are compared, not
+    /// resolved. Addresses that exist only inside other network namespaces (lab nodes)
+    /// are not this machine's.
+    pub fn is_host(&self, host: &str) -> bool {
+        let host = host.trim().trim_end_matches('.');
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        // A zone (`fe80::1%eth0`) does not change whose address it is.
+        let unzoned = bare.split_once('%').map_or(bare, |(ip, _)| ip);
+        if let Ok(ip) = unzoned.parse::<IpAddr>() {
+            let ip = ip.to_canonical();
+            return ip.is_loopback() || ip.is_unspecified() || self.ips.contains(&ip);
+        }
+        let name = host.to_ascii_lowercase();
+        if name == "localhost" || name.ends_with(".localhost") || name == "localhost.localdomain" {
+            return true;
+        }
+        self.hostname.as_deref().is_some_and(|me| {
+            let me = me.trim_end_matches('.').to_ascii_lowercase();
+            let short = me.split('.').next().unwrap_or(&me);
+            name == me || name == short
+        })
+    }
 }
 
 #[cfg(test)]
@@ -392,6 +417,47 @@ mod tests {
                 .unwrap();
             assert_eq!(names(&picked), ["w-1", "w-3"]);
         }
+    }
+
+    #[test]
+    fn ssh_hosts_that_reach_this_machine_are_recognised() {
+        let me = SelfIdentity {
+            node_name: None,
+            hostname: Some("drill-host.example.com".into()),
+            ips: vec!["192.0.2.2".parse().unwrap(), "fd00::2".parse().unwrap()],
+        };
+        for host in [
+            "127.0.0.1",
+            "127.0.1.1",
+            "::1",
+            "[::1]",
+            "::ffff:127.0.0.1",
+            "0.0.0.0",
+            "localhost",
+            "LOCALHOST.",
+            "ip6-loop.localhost",
+            "drill-host",
+            "Drill-Host.example.com",
+            "192.0.2.2",
+            "::ffff:192.0.2.2",
+            "fd00::2",
+            "[fd00::2%eth0]",
+        ] {
+            assert!(me.is_host(host), "{host} is this machine");
+        }
+        // Other machines, and lab nodes whose addresses live in their own namespaces.
+        for host in [
+            "192.0.2.3",
+            "10.213.4.2",
+            "fd00::3",
+            "drill-host2",
+            "other.example.com",
+            "drill-host.other.org",
+            "notlocalhost",
+        ] {
+            assert!(!me.is_host(host), "{host} is another machine");
+        }
+        assert!(!SelfIdentity::default().is_host("drill-host"));
     }
 
     #[test]

@@ -92,6 +92,22 @@ pub fn delete_chain(chain: &str) -> [Vec<String>; 2] {
     [iptables(&["-F", chain]), iptables(&["-X", chain])]
 }
 
+/// Lists the filter table's rules; `-N CHAIN` lines declare its chains.
+pub fn list_rules() -> Vec<String> {
+    iptables(&["-S"])
+}
+
+/// The partition chains declared in an `iptables -S` listing, in order.
+pub fn partition_chains(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("-N "))
+        .map(str::trim)
+        .filter(|c| c.starts_with(CHAIN_PREFIX))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Dumps every table, to check that nothing of a chain is left.
 pub fn save() -> Vec<String> {
     vec!["iptables-save".to_string()]
@@ -169,6 +185,14 @@ mod tests {
         assert_eq!(chain_name("0123456789abcdef").len(), 28);
         let dump = "*filter\n:INPUT ACCEPT [10:200]\n:KUBEDRILL-PART-ab12cd - [0:0]\n-A INPUT -j KUBEDRILL-PART-ab12cd\n-A INPUT -j KUBEDRILL-PART-ab12cdX\nCOMMIT\n";
         assert_eq!(lines_mentioning(dump, "KUBEDRILL-PART-ab12cd").len(), 2);
+    }
+
+    #[test]
+    fn finds_the_partition_chains_a_listing_declares() {
+        let listing = "-P INPUT ACCEPT\n-P OUTPUT ACCEPT\n-N KUBE-FIREWALL\n-N KUBEDRILL-PART-ab12cd\n\
+                       -A INPUT -j KUBEDRILL-PART-ab12cd\n-A KUBEDRILL-PART-ab12cd -p tcp --dport 2380 -j DROP\n";
+        assert_eq!(partition_chains(listing), ["KUBEDRILL-PART-ab12cd"]);
+        assert!(partition_chains("-P INPUT ACCEPT\n-N KUBE-FIREWALL\n").is_empty());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::{FaultError, FaultKind, Prepared};
+use super::{prepared, FaultError, FaultKind, Prepared};
 use crate::access::run_local;
 use crate::engine::RunContext;
 use crate::probes::validate_argv;
@@ -55,7 +55,7 @@ impl FaultKind for CommandFault {
         _ctx: Arc<RunContext>,
     ) -> BoxFuture<'static, Result<Box<dyn Prepared>, FaultError>> {
         let spec = self.clone();
-        Box::pin(async move { Ok(Box::new(PreparedCommand(spec)) as Box<dyn Prepared>) })
+        prepared::boxed(async move { Ok(PreparedCommand(spec)) })
     }
 }
 

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use super::access::cluster_client;
 use super::k8s_nodes::{self, TargetNode};
-use super::{FaultError, FaultKind, Prepared};
+use super::{prepared, FaultError, FaultKind, Prepared};
 use crate::cluster::NodeSelection;
 use crate::engine::RunContext;
 use crate::revert::RevertAction;
@@ -48,10 +49,10 @@ impl FaultKind for CordonFault {
         ctx: Arc<RunContext>,
     ) -> BoxFuture<'static, Result<Box<dyn Prepared>, FaultError>> {
         let selection = self.nodes.clone();
-        Box::pin(async move {
-            let client = k8s_nodes::client(&ctx).await?;
+        prepared::boxed(async move {
+            let client = cluster_client(&ctx).await?;
             let targets = k8s_nodes::resolve(&client, &selection).await?;
-            Ok(Box::new(PreparedCordon { client, targets }) as Box<dyn Prepared>)
+            Ok(PreparedCordon { client, targets })
         })
     }
 }

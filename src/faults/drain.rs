@@ -9,9 +9,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use super::access::cluster_client;
 use super::drain_pods::{self, EvictionPlan, PodPlan};
 use super::k8s_nodes::{self, TargetNode};
-use super::{FaultError, FaultKind, Prepared};
+use super::{prepared, FaultError, FaultKind, Prepared};
 use crate::cluster::pods::{self, Disposition, DrainRules};
 use crate::cluster::NodeSelection;
 use crate::engine::RunContext;
@@ -122,19 +123,19 @@ impl FaultKind for DrainFault {
         ctx: Arc<RunContext>,
     ) -> BoxFuture<'static, Result<Box<dyn Prepared>, FaultError>> {
         let spec = self.clone();
-        Box::pin(async move {
-            let client = k8s_nodes::client(&ctx).await?;
+        prepared::boxed(async move {
+            let client = cluster_client(&ctx).await?;
             let targets = k8s_nodes::resolve(&client, &spec.nodes).await?;
             let mut plans = Vec::new();
             for t in &targets {
                 plans.push(plan_node(&client, &t.node, spec.rules()).await?);
             }
-            Ok(Box::new(PreparedDrain {
+            Ok(PreparedDrain {
                 client,
                 targets,
                 plans,
                 spec,
-            }) as Box<dyn Prepared>)
+            })
         })
     }
 }

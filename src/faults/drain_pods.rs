@@ -246,22 +246,39 @@ async fn evict_until_gone(
     }
 }
 
+/// The drain's failure with every pod's outcome so far, since the report gets no
+/// `NodeDrain` for a drain that did not finish.
 fn timeout_error(node: &str, timeout: Duration, outcomes: &Outcomes) -> FaultError {
-    let left: Vec<String> = outcomes
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .filter(|o| o.gone_at.is_none())
-        .map(|o| match &o.last_refusal {
-            Some(why) => format!("{} (refused {} time(s): {why})", o.pod, o.retries),
-            None => o.pod.clone(),
-        })
-        .collect();
+    let outcomes = outcomes.lock().unwrap_or_else(|p| p.into_inner());
+    let left = outcomes.iter().filter(|o| o.gone_at.is_none()).count();
+    let pods: Vec<String> = outcomes.iter().map(PodOutcome::compact).collect();
     FaultError(format!(
-        "drain of {node} did not finish within {}: still there: {}",
+        "drain of {node} did not finish within {}: {left} of {} pod(s) still there; {}",
         humantime::format_duration(timeout),
-        left.join(", ")
+        outcomes.len(),
+        pods.join("; ")
     ))
+}
+
+impl PodOutcome {
+    /// `ns/pod: eviction requested 10:00:01.250Z, refused 4 time(s), last: WHY, still there`.
+    fn compact(&self) -> String {
+        let mut parts = vec![match self.eviction_requested_at {
+            Some(at) => format!("eviction requested {}", at.format("%H:%M:%S%.3fZ")),
+            None => "eviction not requested".to_string(),
+        }];
+        if self.retries > 0 {
+            parts.push(format!("refused {} time(s)", self.retries));
+        }
+        if let Some(why) = &self.last_refusal {
+            parts.push(format!("last refusal: {why}"));
+        }
+        parts.push(match self.gone_after_ms {
+            Some(ms) => format!("gone after {ms}ms"),
+            None => "still there".to_string(),
+        });
+        format!("{}: {}", self.pod, parts.join(", "))
+    }
 }
 
 /// Until every evicted pod with a controller has a Ready replacement (the caller bounds it).

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::{FaultError, FaultKind, Prepared};
+use super::access::{inventory_node, run_checked};
+use super::{prepared, FaultError, FaultKind, Prepared};
 use crate::engine::RunContext;
-use crate::etcd::iptables::{chain_name, PartitionRules, HOOKS};
+use crate::etcd::iptables::{chain_name, list_rules, partition_chains, PartitionRules, HOOKS};
 use crate::etcd::{inventory_members, quorum_size, ClusterView, EtcdMember, EtcdTls, Gateway};
 use crate::revert::{RemoveIptablesChain, RevertAction};
 use crate::scenario::duration::HumanDuration;
@@ -170,11 +171,102 @@ impl FaultKind for EtcdPartitionFault {
         ctx: Arc<RunContext>,
     ) -> BoxFuture<'static, Result<Box<dyn Prepared>, FaultError>> {
         let spec = self.clone();
-        Box::pin(async move {
-            let p = resolve(&spec, &ctx).await?;
-            Ok(Box::new(p) as Box<dyn Prepared>)
-        })
+        prepared::boxed(async move { resolve(&spec, &ctx).await })
     }
+}
+
+/// A member out of the quorum before this fault is injected, and how kubedrill knows.
+#[derive(Debug, Clone, PartialEq)]
+struct AlreadyDown {
+    node: String,
+    why: String,
+}
+
+/// Members already out of the quorum: their status is unreadable or names no leader, or a
+/// partition chain (an earlier step's, or a crashed run's) is still in place on their node.
+/// A node whose rules cannot be listed counts as down: the guard must not guess in favour
+/// of breaking quorum.
+async fn already_down(
+    ctx: &RunContext,
+    members: &[EtcdMember],
+    view: &ClusterView,
+    timeout: std::time::Duration,
+) -> Vec<AlreadyDown> {
+    let reads = members.iter().map(|m| async move {
+        let Some(node) = ctx.nodes.get(&m.node) else {
+            return Err("not in the inventory".to_string());
+        };
+        match node.run(&list_rules(), timeout).await {
+            Ok(out) if out.success() => Ok(partition_chains(&out.stdout)),
+            Ok(out) => Err(format!("cannot list its iptables rules: {}", out.summary())),
+            Err(e) => Err(format!("cannot list its iptables rules: {e}")),
+        }
+    });
+    let chains = futures::future::join_all(reads).await;
+    let mut down = Vec::new();
+    for (m, chains) in members.iter().zip(chains) {
+        let mut why: Vec<String> = match chains {
+            Ok(c) => c
+                .iter()
+                .map(|c| format!("partition {c} in place"))
+                .collect(),
+            Err(e) => vec![e],
+        };
+        match view
+            .members
+            .iter()
+            .find(|(n, _)| *n == m.name)
+            .map(|(_, s)| s)
+        {
+            Some(Ok(s)) if s.leader == 0 => why.push("no leader".into()),
+            Some(Err(e)) => why.push(format!("status: {e}")),
+            _ => {}
+        }
+        if !why.is_empty() {
+            down.push(AlreadyDown {
+                node: m.node.clone(),
+                why: why.join(", "),
+            });
+        }
+    }
+    down
+}
+
+/// The refusal when `targets` together with the members already `down` leave no quorum
+/// in a cluster of `size`.
+fn quorum_refusal_with(
+    targets: &[EtcdMember],
+    down: &[AlreadyDown],
+    size: usize,
+) -> Option<String> {
+    let mut out: Vec<&str> = targets.iter().map(|m| m.node.as_str()).collect();
+    for d in down {
+        if !out.contains(&d.node.as_str()) {
+            out.push(&d.node);
+        }
+    }
+    let left = size.saturating_sub(out.len());
+    if left >= quorum_size(size) {
+        return None;
+    }
+    let names: Vec<&str> = targets.iter().map(|m| m.node.as_str()).collect();
+    let mut why = format!(
+        "isolating {} would leave {left} of {size} etcd members connected, but quorum needs {}",
+        names.join(", "),
+        quorum_size(size)
+    );
+    if !down.is_empty() {
+        let seen: Vec<String> = down
+            .iter()
+            .map(|d| format!("{}: {}", d.node, d.why))
+            .collect();
+        why.push_str(&format!(
+            " (already cut off or unhealthy: {})",
+            seen.join("; ")
+        ));
+    }
+    why.push_str("; set `allow-quorum-loss: true` to do it anyway");
+    Some(why)
 }
 
 /// Read-only: members, the cluster's size and leader, and which nodes to isolate.
@@ -231,7 +323,8 @@ async fn resolve(
         }
     }
     if !spec.allow_quorum_loss {
-        if let Some(why) = quorum_refusal(targets.len(), size) {
+        let down = already_down(ctx, &members, &view, spec.timeout.get()).await;
+        if let Some(why) = quorum_refusal_with(&targets, &down, size) {
             return Err(FaultError(format!("refusing: {why}")));
         }
     }
@@ -317,22 +410,9 @@ impl Prepared for PreparedPartition {
     fn inject(self: Box<Self>) -> BoxFuture<'static, Result<serde_json::Value, FaultError>> {
         Box::pin(async move {
             for m in &self.targets {
-                let node = self.ctx.nodes.get(&m.node).ok_or_else(|| {
-                    FaultError(format!("node {} is not in the inventory", m.node))
-                })?;
+                let node = inventory_node(&self.ctx, &m.node)?;
                 for argv in self.rules(m).install() {
-                    let out = node
-                        .run(&argv, self.timeout.get())
-                        .await
-                        .map_err(FaultError::new)?;
-                    if !out.success() {
-                        return Err(FaultError(format!(
-                            "`{}` on {}: {}",
-                            argv.join(" "),
-                            m.node,
-                            out.summary()
-                        )));
-                    }
+                    run_checked(node, &argv, self.timeout.get()).await?;
                 }
             }
             let isolated: Vec<_> = self
@@ -349,5 +429,48 @@ impl Prepared for PreparedPartition {
                 "client_traffic": self.client_traffic,
             }))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(node: &str) -> EtcdMember {
+        EtcdMember {
+            node: node.into(),
+            name: node.into(),
+            client: format!("http://{node}:2379"),
+            client_port: 2379,
+            peer_port: 2380,
+        }
+    }
+
+    fn down(node: &str, why: &str) -> AlreadyDown {
+        AlreadyDown {
+            node: node.into(),
+            why: why.into(),
+        }
+    }
+
+    #[test]
+    fn the_guard_counts_members_already_down_with_the_targets() {
+        let n1 = [member("n1")];
+        assert_eq!(quorum_refusal_with(&n1, &[], 3), None);
+        let partitioned = [down("n0", "partition KUBEDRILL-PART-ab12cd in place")];
+        let why = quorum_refusal_with(&n1, &partitioned, 3).expect("refused");
+        assert!(
+            why.contains("leave 1 of 3") && why.contains("n0: partition KUBEDRILL-PART-ab12cd"),
+            "{why}"
+        );
+        // A target already down is counted once.
+        assert_eq!(
+            quorum_refusal_with(&n1, &[down("n1", "no leader")], 3),
+            None
+        );
+        // Five members survive two losses, not three.
+        let two = [down("n0", "no leader"), down("n2", "status: timed out")];
+        assert_eq!(quorum_refusal_with(&n1, &two[..1], 5), None);
+        assert!(quorum_refusal_with(&n1, &two, 5).is_some());
     }
 }

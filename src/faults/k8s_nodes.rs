@@ -65,8 +65,3 @@ pub async fn cordon(client: &kube::Client, node: &str) -> Result<(), FaultError>
         .await
         .map_err(|e| FaultError(format!("cannot cordon {node}: {e}")))
 }
-
-/// The cluster client, or a fault error saying why there is none.
-pub async fn client(ctx: &crate::engine::RunContext) -> Result<kube::Client, FaultError> {
-    ctx.cluster.client().await.map_err(FaultError)
-}

@@ -2,6 +2,7 @@
 //! `prepare` that resolves targets read-only and returns the reverts to journal BEFORE
 //! `inject` runs. Adding a fault = a new file plus one line in `fault_kinds!` below.
 
+mod access;
 mod command;
 mod cordon;
 mod drain;
@@ -11,6 +12,7 @@ mod k8s_nodes;
 mod nats_leader;
 mod node_command;
 mod pod_delete;
+mod prepared;
 mod stop_service;
 pub mod targets;
 

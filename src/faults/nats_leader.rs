@@ -11,7 +11,8 @@ use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Pod;
 use serde::{Deserialize, Serialize};
 
-use super::{FaultError, FaultKind, Prepared};
+use super::access::{cluster_client, inventory_node, run_checked};
+use super::{prepared, FaultError, FaultKind, Prepared};
 use crate::engine::RunContext;
 use crate::nats::{agreed_leader, inventory_servers, LeaderOf, Monitor, NatsPods, NatsServer};
 use crate::probes::validate_argv;
@@ -144,10 +145,7 @@ impl FaultKind for NatsLeaderKillFault {
         ctx: Arc<RunContext>,
     ) -> BoxFuture<'static, Result<Box<dyn Prepared>, FaultError>> {
         let spec = self.clone();
-        Box::pin(async move {
-            let p = resolve(&spec, ctx).await?;
-            Ok(Box::new(p) as Box<dyn Prepared>)
-        })
+        prepared::boxed(async move { resolve(&spec, ctx).await })
     }
 }
 
@@ -184,7 +182,7 @@ async fn resolve(
     let timeout = spec.timeout.get();
     let (servers, kube) = match &spec.kubernetes {
         Some(pods) => {
-            let client = ctx.cluster.client().await.map_err(FaultError::new)?;
+            let client = cluster_client(&ctx).await?;
             (
                 pods.servers(&client).await.map_err(FaultError::new)?,
                 Some(client),
@@ -449,25 +447,12 @@ impl PreparedKill {
     async fn kill(&self) -> Result<String, FaultError> {
         match &self.kill {
             Kill::Node { node, argv } => {
-                let access =
-                    self.ctx.nodes.get(node).ok_or_else(|| {
-                        FaultError(format!("node {node} is not in the inventory"))
-                    })?;
-                let out = access
-                    .run(argv, self.spec.timeout.get())
-                    .await
-                    .map_err(FaultError::new)?;
-                if !out.success() {
-                    return Err(FaultError(format!(
-                        "`{}` on {node}: {}",
-                        argv.join(" "),
-                        out.summary()
-                    )));
-                }
+                let access = inventory_node(&self.ctx, node)?;
+                run_checked(access, argv, self.spec.timeout.get()).await?;
                 Ok(argv.join(" "))
             }
             Kill::DeletePod { namespace, grace } => {
-                let client = self.ctx.cluster.client().await.map_err(FaultError::new)?;
+                let client = cluster_client(&self.ctx).await?;
                 let api: kube::Api<Pod> = kube::Api::namespaced(client, namespace);
                 let params = kube::api::DeleteParams {
                     grace_period_seconds: Some(*grace),

@@ -7,9 +7,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use super::access::{inventory_node, run_checked};
 use super::stop_service::describe_targets;
 use super::targets::k8s_nodes;
-use super::{BlastRadius, FaultError, FaultKind, Prepared};
+use super::{prepared, BlastRadius, FaultError, FaultKind, Prepared};
 use crate::engine::RunContext;
 use crate::probes::validate_argv;
 use crate::revert::{NodeCommand, RevertAction};
@@ -84,14 +85,14 @@ impl FaultKind for NodeCommandFault {
         ctx: Arc<RunContext>,
     ) -> BoxFuture<'static, Result<Box<dyn Prepared>, FaultError>> {
         let spec = self.clone();
-        Box::pin(async move {
+        prepared::boxed(async move {
             let nodes = spec.targets().resolve(&ctx).map_err(FaultError)?;
             let names = nodes.into_iter().map(|n| n.name).collect();
-            Ok(Box::new(PreparedNodeCommand {
+            Ok(PreparedNodeCommand {
                 spec,
                 ctx,
                 nodes: names,
-            }) as Box<dyn Prepared>)
+            })
         })
     }
 }
@@ -136,22 +137,8 @@ impl Prepared for PreparedNodeCommand {
         Box::pin(async move {
             let mut details = Vec::new();
             for name in &self.nodes {
-                let node = self
-                    .ctx
-                    .nodes
-                    .get(name)
-                    .ok_or_else(|| FaultError(format!("node {name} vanished")))?;
-                let out = node
-                    .run(&self.spec.inject, self.spec.timeout.get())
-                    .await
-                    .map_err(FaultError::new)?;
-                if !out.success() {
-                    return Err(FaultError(format!(
-                        "`{}` on {name}: {}",
-                        self.spec.inject.join(" "),
-                        out.summary()
-                    )));
-                }
+                let node = inventory_node(&self.ctx, name)?;
+                let out = run_checked(node, &self.spec.inject, self.spec.timeout.get()).await?;
                 details.push(serde_json::json!({ "node": name, "output": out }));
             }
             Ok(serde_json::json!({ "nodes": details }))

@@ -11,8 +11,8 @@ use k8s_openapi::api::core::v1::Pod;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use super::k8s_nodes;
-use super::{FaultError, FaultKind, Prepared};
+use super::access::cluster_client;
+use super::{prepared, FaultError, FaultKind, Prepared};
 use crate::cluster::pods;
 use crate::cluster::select::validate_label_selector;
 use crate::cluster::Pick;
@@ -123,8 +123,8 @@ impl FaultKind for PodDeleteFault {
         ctx: Arc<RunContext>,
     ) -> BoxFuture<'static, Result<Box<dyn Prepared>, FaultError>> {
         let spec = self.clone();
-        Box::pin(async move {
-            let client = k8s_nodes::client(&ctx).await?;
+        prepared::boxed(async move {
+            let client = cluster_client(&ctx).await?;
             let selector = match &spec.name {
                 Some(name) => named_pod_selector(&client, &spec.namespace, name).await?,
                 None => spec.selector.clone(),
@@ -157,14 +157,14 @@ impl FaultKind for PodDeleteFault {
                 .iter()
                 .filter(|p| pods::is_ready(p) && pods::controller(p).is_none())
                 .count();
-            Ok(Box::new(PreparedPodDelete {
+            Ok(PreparedPodDelete {
                 client,
                 namespace: spec.namespace.clone(),
                 selector,
                 min_ready: ready_before - lost_for_good,
                 victims: live,
                 grace: spec.grace_period.map(|g| g.get().as_secs() as i64),
-            }) as Box<dyn Prepared>)
+            })
         })
     }
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use super::access::{inventory_node, run_checked};
 use super::targets::{k8s_nodes, NodeTargets};
-use super::{BlastRadius, FaultError, FaultKind, Prepared};
+use super::{prepared, BlastRadius, FaultError, FaultKind, Prepared};
 use crate::access::NodeSpec;
 use crate::engine::RunContext;
 use crate::revert::{poll_until_ok, NodeCommand, RevertAction};
@@ -111,13 +112,13 @@ impl StopService {
         ctx: Arc<RunContext>,
     ) -> BoxFuture<'static, Result<Box<dyn Prepared>, FaultError>> {
         let spec = self.clone();
-        Box::pin(async move {
+        prepared::boxed(async move {
             let nodes = spec.targets().resolve(&ctx).map_err(FaultError)?;
             let plans = nodes
                 .iter()
                 .map(|n| (n.name.clone(), spec.commands(n)))
                 .collect();
-            Ok(Box::new(PreparedStop { spec, ctx, plans }) as Box<dyn Prepared>)
+            Ok(PreparedStop { spec, ctx, plans })
         })
     }
 }
@@ -263,19 +264,8 @@ impl PreparedStop {
         status: &[String],
     ) -> Result<serde_json::Value, FaultError> {
         let timeout = self.spec.timeout.get();
-        let node = self
-            .ctx
-            .nodes
-            .get(name)
-            .ok_or_else(|| FaultError(format!("node {name} vanished")))?;
-        let out = node.run(stop, timeout).await.map_err(FaultError::new)?;
-        if !out.success() {
-            return Err(FaultError(format!(
-                "`{}` on {name}: {}",
-                stop.join(" "),
-                out.summary()
-            )));
-        }
+        let node = inventory_node(&self.ctx, name)?;
+        let out = run_checked(node, stop, timeout).await?;
         let down = poll_until_ok(timeout, || async {
             node.run(status, timeout).await.is_ok_and(|o| !o.success())
         })

@@ -1,6 +1,7 @@
 //! Which inventory nodes a node fault touches, and the guards around that choice.
 
 use crate::access::{AccessSpec, NodeSpec};
+use crate::cluster::SelfIdentity;
 use crate::engine::RunContext;
 use crate::scenario::{Errors, KeyPath};
 
@@ -76,19 +77,30 @@ impl NodeTargets {
                 })
                 .collect::<Result<_, _>>()?
         };
-        if let Some(me) = chosen.iter().find(|n| is_this_machine(n)) {
+        let me = SelfIdentity::detect();
+        if let Some(n) = chosen.iter().find(|n| is_this_machine(n, &me)) {
+            let how = match &n.access {
+                AccessSpec::Ssh(ssh) => format!(" (ssh host `{}`)", ssh.host),
+                _ => " (local access outside a network namespace)".to_string(),
+            };
             return Err(format!(
-                "node `{}` is the machine kubedrill runs on; refusing to touch it",
-                me.name
+                "node `{}` is the machine kubedrill runs on{how}; refusing to touch it",
+                n.name
             ));
         }
         Ok(chosen)
     }
 }
 
-/// True for `local` access without a network namespace: that is the harness's own host.
-pub fn is_this_machine(n: &NodeSpec) -> bool {
-    matches!(&n.access, AccessSpec::Local(l) if l.netns.is_none())
+/// True when commands for `n` would run on the harness's own host (`me`): `local` access
+/// without a network namespace, or SSH to a host that is this machine (see
+/// [`SelfIdentity::is_host`]). A docker container is never this machine.
+pub fn is_this_machine(n: &NodeSpec, me: &SelfIdentity) -> bool {
+    match &n.access {
+        AccessSpec::Local(l) => l.netns.is_none(),
+        AccessSpec::Ssh(ssh) => me.is_host(&ssh.host),
+        AccessSpec::Docker(_) => false,
+    }
 }
 
 /// Node faults expose their target fields as a [`NodeTargets`].
@@ -107,3 +119,67 @@ macro_rules! k8s_nodes {
     };
 }
 pub(crate) use k8s_nodes;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::{DockerAccess, LocalAccess, SshAccess};
+
+    fn node(access: AccessSpec) -> NodeSpec {
+        NodeSpec {
+            name: "n".into(),
+            roles: vec![],
+            labels: Default::default(),
+            address: None,
+            access,
+            services: Default::default(),
+        }
+    }
+
+    fn ssh(host: &str) -> NodeSpec {
+        node(AccessSpec::Ssh(SshAccess {
+            host: host.into(),
+            port: None,
+            user: None,
+            identity_file: None,
+            known_hosts: Default::default(),
+            known_hosts_file: None,
+            sudo: false,
+            connect_timeout: None,
+        }))
+    }
+
+    #[test]
+    fn local_without_netns_and_ssh_to_this_host_are_this_machine() {
+        let me = SelfIdentity {
+            node_name: None,
+            hostname: Some("drill-host".into()),
+            ips: vec!["192.0.2.2".parse().unwrap()],
+        };
+        let local = |netns: Option<&str>| {
+            node(AccessSpec::Local(LocalAccess {
+                netns: netns.map(str::to_string),
+            }))
+        };
+        assert!(is_this_machine(&local(None), &me));
+        assert!(!is_this_machine(&local(Some("kd-n0")), &me));
+        for host in ["127.0.0.1", "::1", "localhost", "drill-host", "192.0.2.2"] {
+            assert!(is_this_machine(&ssh(host), &me), "{host}");
+        }
+        // The lab's nodes: addresses inside their own namespaces.
+        assert!(!is_this_machine(&ssh("10.213.4.2"), &me));
+        let docker = node(AccessSpec::Docker(DockerAccess {
+            container: "localhost".into(),
+        }));
+        assert!(!is_this_machine(&docker, &me));
+    }
+
+    #[test]
+    fn the_real_host_recognises_its_loopback_and_its_own_addresses() {
+        let me = SelfIdentity::detect();
+        assert!(is_this_machine(&ssh("127.0.0.1"), &me));
+        for ip in &me.ips {
+            assert!(is_this_machine(&ssh(&ip.to_string()), &me), "{ip}");
+        }
+    }
+}

@@ -6,7 +6,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::{short_error, validate_argv, ProbeKind, SampleResult, Sampler};
+use super::command_result::succeeded;
+use super::{validate_argv, ProbeKind, SampleResult, Sampler};
 use crate::access::run_local;
 use crate::engine::RunContext;
 use crate::scenario::{Errors, KeyPath};
@@ -49,14 +50,8 @@ struct CommandSampler {
 impl Sampler for CommandSampler {
     fn sample(&self) -> BoxFuture<'_, SampleResult> {
         Box::pin(async move {
-            let out = run_local("local", &self.argv, self.timeout)
-                .await
-                .map_err(short_error)?;
-            if out.success() {
-                Ok(None)
-            } else {
-                Err(short_error(out.summary()))
-            }
+            succeeded(run_local("local", &self.argv, self.timeout).await)?;
+            Ok(None)
         })
     }
 }

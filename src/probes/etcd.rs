@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use super::command_result::succeeded;
 use super::{short_error, validate_argv, ProbeKind, SampleResult, Sampler};
 use crate::engine::RunContext;
 use crate::etcd::{
@@ -237,10 +238,7 @@ impl EtcdSampler {
                 let asks = nodes.iter().map(|n| {
                     bound(Box::pin(async move {
                         let node = ctx.nodes.get(n).ok_or("node not in the inventory")?;
-                        let out = node.run(argv, self.per_member).await.map_err(short_error)?;
-                        if !out.success() {
-                            return Err(short_error(out.summary()));
-                        }
+                        let out = succeeded(node.run(argv, self.per_member).await)?;
                         parse_status_output(&out.stdout)
                     }) as BoxFuture<'_, MemberAnswer>)
                 });

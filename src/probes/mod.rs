@@ -4,6 +4,7 @@
 
 mod api;
 mod command;
+mod command_result;
 mod dns;
 mod etcd;
 mod http;

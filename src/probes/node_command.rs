@@ -6,7 +6,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::{short_error, validate_argv, ProbeKind, SampleResult, Sampler};
+use super::command_result::succeeded;
+use super::{validate_argv, ProbeKind, SampleResult, Sampler};
 use crate::engine::RunContext;
 use crate::scenario::{Errors, KeyPath};
 
@@ -69,15 +70,8 @@ impl Sampler for NodeCommandSampler {
     fn sample(&self) -> BoxFuture<'_, SampleResult> {
         Box::pin(async move {
             let node = self.ctx.nodes.get(&self.node).ok_or("node vanished")?;
-            let out = node
-                .run(&self.argv, self.timeout)
-                .await
-                .map_err(short_error)?;
-            if out.success() {
-                Ok(None)
-            } else {
-                Err(short_error(out.summary()))
-            }
+            succeeded(node.run(&self.argv, self.timeout).await)?;
+            Ok(None)
         })
     }
 }

@@ -85,35 +85,32 @@ struct Replicas {
     selector: Option<LabelSelector>,
 }
 
+impl Replicas {
+    /// A Deployment's or StatefulSet's: `replicas` defaults to 1, no status means none ready.
+    fn scaled(replicas: Option<i32>, ready: Option<i32>, selector: LabelSelector) -> Self {
+        Self {
+            desired: replicas.unwrap_or(1),
+            ready: ready.unwrap_or(0),
+            selector: Some(selector),
+        }
+    }
+}
+
 async fn read(client: &kube::Client, spec: &WorkloadProbe) -> Result<Replicas, kube::Error> {
     let (ns, name) = (spec.namespace.as_str(), spec.name.as_str());
     Ok(match spec.kind {
         WorkloadKind::Deployment => {
-            let d = Api::<Deployment>::namespaced(client.clone(), ns)
-                .get(name)
-                .await?;
-            let s = d.spec;
-            Replicas {
-                desired: s.replicas.unwrap_or(1),
-                ready: d.status.and_then(|s| s.ready_replicas).unwrap_or(0),
-                selector: Some(s.selector),
-            }
+            let d: Deployment = Api::namespaced(client.clone(), ns).get(name).await?;
+            let ready = d.status.and_then(|s| s.ready_replicas);
+            Replicas::scaled(d.spec.replicas, ready, d.spec.selector)
         }
         WorkloadKind::StatefulSet => {
-            let d = Api::<StatefulSet>::namespaced(client.clone(), ns)
-                .get(name)
-                .await?;
-            let s = d.spec;
-            Replicas {
-                desired: s.replicas.unwrap_or(1),
-                ready: d.status.and_then(|s| s.ready_replicas).unwrap_or(0),
-                selector: Some(s.selector),
-            }
+            let d: StatefulSet = Api::namespaced(client.clone(), ns).get(name).await?;
+            let ready = d.status.and_then(|s| s.ready_replicas);
+            Replicas::scaled(d.spec.replicas, ready, d.spec.selector)
         }
         WorkloadKind::DaemonSet => {
-            let d = Api::<DaemonSet>::namespaced(client.clone(), ns)
-                .get(name)
-                .await?;
+            let d: DaemonSet = Api::namespaced(client.clone(), ns).get(name).await?;
             let status = d.status.unwrap_or_default();
             Replicas {
                 desired: status.desired_number_scheduled,

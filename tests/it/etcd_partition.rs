@@ -151,6 +151,17 @@ fn two_members_scenario(lab: &LabFixture, extra: &str) -> String {
     )
 }
 
+/// Runs the binary on `file` and checks it stopped at a refused fault (exit 3).
+fn run_refused(file: &std::path::Path, reports: &std::path::Path) {
+    let out = kubedrill()
+        .args(["run", file.to_str().unwrap(), "--report-dir"])
+        .arg(reports)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
+}
+
 #[test]
 fn the_quorum_guard_refuses_two_of_three_when_validating() {
     let text = "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: { name: q }\n\
@@ -176,13 +187,7 @@ async fn the_quorum_guard_refuses_two_of_three_at_prepare_and_injects_nothing() 
     let dir = temp_dir();
     let file = write(dir.path(), "two.yaml", &two_members_scenario(lab, ""));
     let reports = dir.path().join("reports");
-    let out = kubedrill()
-        .args(["run", file.to_str().unwrap(), "--report-dir"])
-        .arg(&reports)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
+    run_refused(&file, &reports);
     assert!(
         !journal_has(&reports, "\"entry\":\"injecting\""),
         "nothing was injected"
@@ -193,6 +198,49 @@ async fn the_quorum_guard_refuses_two_of_three_at_prepare_and_injects_nothing() 
         "{report}"
     );
     assert_eq!(iptables_all(lab), before, "iptables untouched");
+}
+
+#[tokio::test]
+async fn a_partition_left_in_place_counts_against_quorum_for_the_next_one() {
+    let (_turn, lab) = LAB.turn().await;
+    let before = iptables_all(lab);
+    healthy_leader(lab).await;
+    let dir = temp_dir();
+    // The first partition has no `for`: it stays until the end of the run. Each fault
+    // alone isolates 1 of 3, which the static guard allows.
+    let text = format!(
+        "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: {{ name: one-then-another }}\n\
+         target: {{ inventory: {}/inventory.yaml }}\n\
+         steps:\n  - id: first\n    fault:\n      etcd-partition: {{ member: n0 }}\n\
+         \x20 - id: second\n    fault:\n      etcd-partition: {{ member: n1 }}\n    for: 5s\n",
+        lab.cfg.dir.display()
+    );
+    let file = write(dir.path(), "two-steps.yaml", &text);
+    let reports = dir.path().join("reports");
+    run_refused(&file, &reports);
+    let run_dir = crate::common::only_run_dir(&reports);
+    let journal = std::fs::read_to_string(run_dir.join("journal.jsonl")).unwrap();
+    let injecting: Vec<&str> = journal
+        .lines()
+        .filter(|l| l.contains("\"entry\":\"injecting\""))
+        .collect();
+    assert_eq!(injecting.len(), 1, "only the first was injected: {journal}");
+    assert!(injecting[0].contains("first"), "{journal}");
+    let report = crate::common::read_report(&run_dir);
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("quorum") && reason.contains("n0: partition KUBEDRILL-PART-"),
+        "{reason}"
+    );
+    let reverts = report["reverts"].as_array().unwrap();
+    assert_eq!(reverts.len(), 1, "{reverts:?}");
+    assert_eq!(reverts[0]["outcome"], "reverted", "{reverts:?}");
+    assert_eq!(
+        iptables_all(lab),
+        before,
+        "n1 never touched and the first partition healed"
+    );
+    healthy_leader(lab).await;
 }
 
 #[tokio::test]

@@ -159,10 +159,51 @@ async fn a_drain_timeout_fails_the_run_and_the_rollback_uncordons() {
     let out = c.run(&yaml, &[]).await;
     assert_eq!(out.report.exit_code, 3);
     let reason = out.report.reason.clone().unwrap_or_default();
+    assert!(reason.contains("did not finish within 1s"), "{reason}");
+    // Every evicted pod's outcome so far is in the reason: the budget kept web-on-a, the
+    // others are gone.
+    let per_pod = |name: &str| {
+        reason
+            .split("; ")
+            .find(|p| p.starts_with(&format!("default/{name}: ")))
+            .unwrap_or_else(|| panic!("{name} not reported: {reason}"))
+            .to_string()
+    };
+    let web = per_pod("web-on-a");
     assert!(
-        reason.contains("did not finish within 1s") && reason.contains("default/web-on-a"),
-        "{reason}"
+        web.contains("eviction requested ")
+            && web.contains("refused ")
+            && web.contains("last refusal: ")
+            && web.contains("disruption budget")
+            && web.ends_with("still there"),
+        "{web}"
     );
+    // Each counted refusal is a 429 the server sent (one more may have been in flight
+    // when the drain gave up).
+    let refused = c
+        .fake
+        .evictions()
+        .iter()
+        .filter(|e| e.pod == "web-on-a" && e.code == 429)
+        .count();
+    let counted: usize = web
+        .split("refused ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no refusal count: {web}"));
+    assert!(
+        counted >= 1 && counted <= refused,
+        "{counted} of {refused}: {web}"
+    );
+    for name in ["cache-0", "lonely"] {
+        let p = per_pod(name);
+        assert!(
+            p.contains("eviction requested ") && p.contains("gone after "),
+            "{p}"
+        );
+    }
+    assert!(reason.contains("1 of 3 pod(s) still there"), "{reason}");
     assert!(
         !cordoned(&c.fake, "node-a"),
         "the rollback uncordoned node-a"

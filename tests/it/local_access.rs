@@ -3,9 +3,11 @@
 use std::time::{Duration, Instant};
 
 use kubedrill::access::{
-    docker_argv, AccessError, AccessSpec, DockerAccess, LocalAccess, NodeAccess, NodeSpec,
+    docker_argv, run_local, AccessError, AccessSpec, DockerAccess, LocalAccess, NodeAccess,
+    NodeSpec,
 };
 
+use crate::common::{process_state, temp_dir, wait_for};
 use crate::lab_fixture::{eventually, LabFixture, LabKey};
 
 fn local_node(netns: Option<String>) -> NodeAccess {
@@ -62,6 +64,27 @@ async fn local_timeout_kills_the_whole_process_group() {
         eventually(Duration::from_secs(5), || async { !sleeping() }).await,
         "children survived"
     );
+}
+
+#[tokio::test]
+async fn dropping_a_running_local_command_kills_its_grandchildren() {
+    let dir = temp_dir();
+    let pidfile = dir.path().join("grandchild.pid");
+    let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+    // The command's own timeout is far away: only the caller's timeout drops the future.
+    let cmd = argv(&["sh", "-c", &script]);
+    let run = run_local("local", &cmd, Duration::from_secs(120));
+    let dropped = tokio::time::timeout(Duration::from_millis(300), run).await;
+    assert!(dropped.is_err(), "the command finished: {dropped:?}");
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .expect("the shell wrote the grandchild's pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    // PID 1 here does not reap orphans: a zombie is a dead process.
+    wait_for(Duration::from_secs(5), "the grandchild to die", || {
+        matches!(process_state(pid), None | Some('Z'))
+    });
 }
 
 #[test]
