@@ -18,7 +18,8 @@ fn check(doc: &str) {
     }
 }
 
-const HEAD: &str = "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: { name: example }\n";
+/// Examples name nodes; give them an inline inventory.
+const HEAD: &str = "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: { name: example }\ntarget:\n  nodes:\n    - { name: n1, access: { local: { netns: x } } }\n    - { name: worker-1, access: { docker: { container: kind-worker } } }\n";
 
 #[test]
 fn every_fault_example_validates() {
