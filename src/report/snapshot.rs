@@ -78,10 +78,7 @@ pub(crate) fn assert_golden(name: &str, actual: &str) {
             .lines()
             .zip(actual.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(
-                || expected.lines().count().min(actual.lines().count()),
-                |i| i,
-            );
+            .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
         panic!(
             "{} differs from the rendered output first at line {}:\n  golden:   {:?}\n  rendered: {:?}\nrerun with KUBEDRILL_BLESS=1 if the change is intended",
             path.display(),

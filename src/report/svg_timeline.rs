@@ -186,8 +186,9 @@ fn marks(p: &ProbeRecord, scale: &Scale) -> Vec<Mark> {
     let mut columns: Vec<Option<bool>> = vec![None; PLOT as usize];
     for (s, x0, x1) in spans {
         let first = column(x0);
-        for c in first..=column(x1 - 0.001).max(first) {
-            columns[c] = Some(columns[c].unwrap_or(true) && s.ok);
+        let last = column(x1 - 0.001).max(first);
+        for cell in &mut columns[first..=last] {
+            *cell = Some(cell.unwrap_or(true) && s.ok);
         }
     }
     let mut marks: Vec<Mark> = Vec::new();

@@ -154,7 +154,11 @@ fn measured_outage_and_recovery_match_the_injected_freeze() {
     // junit.xml: valid XML with one testcase per expectation metric plus "all faults reverted".
     let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
     let names = junit_testcases(&junit);
-    assert_eq!(names.len(), 8 + 1, "testcases: {names:?}");
+    assert_eq!(
+        names.len(),
+        7 + 1,
+        "seven expectation metrics plus all faults reverted: {names:?}"
+    );
     assert!(
         names.iter().any(|n| n == "web max-outage <= 3s"),
         "{names:?}"
