@@ -46,6 +46,7 @@ pub fn render(r: &RunReport) -> String {
         ("Expectations", tables::expectations(r)),
         ("Probes", tables::probes(r)),
         ("Outage windows", tables::outages(r)),
+        ("Plan", tables::plan(r)),
         ("Faults", tables::faults(r)),
         ("Reverts", tables::reverts(r)),
     ] {

@@ -154,3 +154,27 @@ pub(crate) fn events(r: &RunReport) -> Table {
 fn opt_offset(ms: Option<f64>) -> String {
     ms.map_or_else(|| "–".to_string(), offset)
 }
+
+/// The plan: each step, what it resolved to when it ran, and how it is undone.
+pub(crate) fn plan(r: &RunReport) -> Table {
+    Table {
+        headers: &["#", "Step", "Resolved to", "Undo"],
+        rows: r
+            .plan
+            .iter()
+            .map(|p| {
+                let undo = if p.reverts.is_empty() {
+                    p.undo.clone().unwrap_or_default()
+                } else {
+                    p.reverts.join("; ")
+                };
+                vec![
+                    (p.index + 1).to_string(),
+                    p.action.clone(),
+                    p.resolved.clone().unwrap_or_default(),
+                    undo,
+                ]
+            })
+            .collect(),
+    }
+}

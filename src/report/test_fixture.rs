@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 
+use super::PlannedStep;
 use super::*;
 use crate::measure::{measure, FaultSpan, Recovery};
 use crate::scenario::expectation::Expectation;
@@ -106,7 +107,24 @@ pub(crate) fn sample_report() -> RunReport {
             file: "scenarios/lab/etcd-leader-partition.yaml".into(),
             stable_window: Duration::from_secs(2),
         },
-        plan: vec![],
+        plan: vec![
+            PlannedStep {
+                index: 0,
+                kind: "wait".into(),
+                action: "wait 5s".into(),
+                undo: None,
+                resolved: None,
+                reverts: vec![],
+            },
+            PlannedStep {
+                index: 1,
+                kind: "fault".into(),
+                action: "fault etcd-1: isolate the etcd leader for 5s".into(),
+                undo: Some("remove the partition chain".into()),
+                resolved: Some("isolate etcd-0 on cp-0 (leader, term 2)".into()),
+                reverts: vec!["remove chain KUBEDRILL-PART-1a2b3c on cp-0".into()],
+            },
+        ],
         started_at: start(),
         ended_at: at(run_ms),
         duration: Duration::from_secs_f64(run_ms / 1000.0),
