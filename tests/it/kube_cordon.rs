@@ -2,7 +2,9 @@
 
 use kubedrill::revert::RevertAction;
 
-use crate::kube_fixture::{cordoned, fault, inject, revert_all, scenario_head, FakeCluster};
+use crate::kube_fixture::{
+    cordoned, fault, inject, revert_all, scenario_head, writes, FakeCluster,
+};
 use crate::support::fake_kube::NodeSeed;
 
 fn cluster() -> FakeCluster {
@@ -37,14 +39,9 @@ async fn cordon_and_uncordon_are_idempotent() {
     revert_all(&ctx, &reverts).await;
     revert_all(&ctx, &reverts).await;
     assert!(!cordoned(&c.fake, "w-1"), "uncordoned, twice without error");
-    let patches = c
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "PATCH")
-        .count();
     assert_eq!(
-        patches, 4,
+        writes(&c.fake),
+        ["PATCH"; 4],
         "two cordons and two uncordons, nothing else written"
     );
 }
