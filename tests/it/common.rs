@@ -177,3 +177,15 @@ pub fn journal_has(root: &Path, needle: &str) -> bool {
 pub fn ms(v: &serde_json::Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
+
+/// The probe named `name` in an in-process run's report.
+pub fn probe<'a>(
+    report: &'a kubedrill::report::RunReport,
+    name: &str,
+) -> &'a kubedrill::report::ProbeRecord {
+    report
+        .probes
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("no probe {name} in the report"))
+}

@@ -13,7 +13,7 @@ use kubedrill::engine::{EventSink, RunOptions, RunOutcome};
 use kubedrill::lab::{self, LabConfig};
 
 use crate::lab_fixture::{block_on, LabFixture, LabKey};
-use crate::run_binary::SpawnedRun;
+use crate::run_binary::{SpawnedRun, INJECTED};
 
 /// A module's lab and its turn lock.
 pub struct DrillLab {
@@ -110,18 +110,22 @@ pub fn iptables_state(lab: &LabFixture, name: &str) -> String {
     kubedrill::etcd::iptables::normalize_dump(&String::from_utf8_lossy(&out.stdout))
 }
 
-/// `kubedrill run` of the shipped scenario `rel` with `--set lab_dir=...`, spawned.
-pub fn spawn_shipped(rel: &str, lab: &LabFixture, reports: &Path) -> SpawnedRun {
+/// Spawns `kubedrill run` of the shipped scenario `rel` with `--set lab_dir=...` and waits,
+/// without blocking the runtime, until its fault is injected (`what` names it on timeout).
+pub async fn spawn_shipped_injected(
+    rel: &str,
+    lab: &LabFixture,
+    reports: &Path,
+    limit: Duration,
+    what: &str,
+) -> SpawnedRun {
     let set = format!("lab_dir={}", lab.cfg.dir.display());
-    SpawnedRun::start(&shipped(rel), reports, &["--set", &set])
-}
-
-/// Waits, without blocking the runtime, until `run`'s journal contains `needle`.
-pub async fn journal_entry(run: &SpawnedRun, limit: Duration, what: &str, needle: &str) {
+    let run = SpawnedRun::start(&shipped(rel), reports, &["--set", &set]);
     until(limit, what, || async {
-        run.journal_has(needle).then_some(())
+        run.journal_has(INJECTED).then_some(())
     })
-    .await
+    .await;
+    run
 }
 
 /// Polls `cond` every 50ms until it returns Some, or panics naming `what` after `limit`.

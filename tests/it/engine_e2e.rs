@@ -7,7 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::common::{
-    free_port, ms, only_report, only_run_dir, read_report, temp_dir, wait_for, write, Dnsmasq,
+    free_port, ms, only_report, only_run_dir, probe, read_report, temp_dir, wait_for, write,
+    Dnsmasq,
 };
 use crate::run_binary::run_to_end;
 
@@ -251,9 +252,8 @@ steps:
     };
     let outcome = kubedrill::engine::run(&scenario, &opts).await.expect("run");
     drop(held);
-    let probes = &outcome.report.probes;
-    let hanging = probes.iter().find(|p| p.name == "hanging").unwrap();
-    let quick = probes.iter().find(|p| p.name == "quick").unwrap();
+    let hanging = probe(&outcome.report, "hanging");
+    let quick = probe(&outcome.report, "quick");
     assert!(
         hanging
             .samples

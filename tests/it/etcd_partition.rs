@@ -6,7 +6,7 @@ use kubedrill::etcd::{inventory_members, ClusterView, EtcdMember, Gateway};
 
 use crate::common::{journal_has, only_report, only_run_dir, read_report, temp_dir, write};
 use crate::drill_lab::{
-    iptables_state, journal_entry, pool, run_file, shipped, spawn_shipped, until, DrillLab,
+    iptables_state, pool, run_file, shipped, spawn_shipped_injected, until, DrillLab,
 };
 use crate::lab_fixture::{LabFixture, LabKey};
 use crate::run_binary::{run_to_end, INJECTED};
@@ -244,12 +244,12 @@ async fn sigint_mid_partition_heals() {
     healthy_leader(lab).await;
     let dir = temp_dir();
     let reports = dir.path().join("reports");
-    let run = spawn_shipped("lab/etcd-partition-leader.yaml", lab, &reports);
-    journal_entry(
-        &run,
+    let run = spawn_shipped_injected(
+        "lab/etcd-partition-leader.yaml",
+        lab,
+        &reports,
         Duration::from_secs(30),
         "the partition to be injected",
-        INJECTED,
     )
     .await;
     assert_ne!(iptables_all(lab), before, "the partition is in place");

@@ -8,6 +8,8 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
 use kubedrill::engine::{self, ClusterOverrides, EventSink, RunOptions};
 
+use crate::common::probe;
+
 /// The kind context to drill, or `None` (with a message) when not configured.
 fn kind_context() -> Option<String> {
     let context = std::env::var("KUBEDRILL_E2E_CONTEXT")
@@ -111,11 +113,7 @@ async fn kind_api_survives_one_control_plane_node_down() {
     let Some((_, report)) = passing_run("scenarios/kind/control-plane-down.yaml").await else {
         return;
     };
-    let endpoints = report
-        .probes
-        .iter()
-        .find(|p| p.name == "api-endpoints")
-        .unwrap();
+    let endpoints = probe(&report, "api-endpoints");
     let saw_one_down = endpoints.samples.iter().any(|s| {
         s.detail
             .as_ref()
@@ -139,10 +137,6 @@ async fn kind_stop_kubelet_is_detected_and_recovers() {
     let Some((_, report)) = passing_run("scenarios/kind/stop-kubelet.yaml").await else {
         return;
     };
-    let ready = report
-        .probes
-        .iter()
-        .find(|p| p.name == "worker3-ready")
-        .unwrap();
+    let ready = probe(&report, "worker3-ready");
     assert!(ready.measurements.failed_samples > 0, "NotReady was seen");
 }

@@ -3,7 +3,7 @@
 use kubedrill::revert::RevertAction;
 
 use crate::kube_fixture::{
-    cordoned, fault, inject, revert_all, scenario_head, writes, FakeCluster,
+    cordoned, fault, inject, one_fault_scenario, revert_all, writes, FakeCluster,
 };
 use crate::support::fake_kube::NodeSeed;
 
@@ -49,9 +49,10 @@ async fn cordon_and_uncordon_are_idempotent() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_already_cordoned_node_stays_cordoned_after_the_run() {
     let c = cluster();
-    let yaml = format!(
-        "{}steps:\n  - fault:\n      cordon: {{ nodes: {{ role: worker, count: 2 }} }}\n    for: 100ms\n",
-        scenario_head("cordon-rule")
+    let yaml = one_fault_scenario(
+        "cordon-rule",
+        "cordon: { nodes: { role: worker, count: 2 } }",
+        "100ms",
     );
     let out = c.run(&yaml, &[]).await;
     assert_eq!(out.report.exit_code, 0, "{:?}", out.report.reason);

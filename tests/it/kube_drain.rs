@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::common::{kubedrill, only_run_dir, wait_for, write};
 use crate::kube_fixture::{
-    cordoned, eventually, fault, inject, revert_all, scenario_head, writes, FakeCluster,
+    cordoned, eventually, fault, inject, one_fault_scenario, revert_all, writes, FakeCluster,
 };
 use crate::run_binary::{Exit, SpawnedRun};
 use crate::support::scenarios::seed_drain_scenario;
@@ -150,9 +150,10 @@ async fn disable_eviction_deletes_with_the_grace_period_and_ignores_the_budget()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drain_timeout_fails_the_run_and_the_rollback_uncordons() {
     let c = seeded();
-    let yaml = format!(
-        "{}steps:\n  - fault:\n      drain: {{ nodes: {{ names: [node-a] }}, force: true, delete-emptydir-data: true, timeout: 1s, retry-interval: 100ms }}\n    for: 10s\n",
-        scenario_head("drain-timeout")
+    let yaml = one_fault_scenario(
+        "drain-timeout",
+        "drain: { nodes: { names: [node-a] }, force: true, delete-emptydir-data: true, timeout: 1s, retry-interval: 100ms }",
+        "10s",
     );
     let out = c.run(&yaml, &[]).await;
     assert_eq!(out.report.exit_code, 3);
@@ -213,9 +214,10 @@ async fn a_drain_timeout_fails_the_run_and_the_rollback_uncordons() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_mid_drain_uncordons_and_exits_3() {
     let c = seeded();
-    let scenario = format!(
-        "{}steps:\n  - fault:\n      drain: {{ nodes: {{ names: [node-a] }}, force: true, delete-emptydir-data: true, timeout: 60s, retry-interval: 100ms }}\n    for: 60s\n",
-        scenario_head("drain-sigint")
+    let scenario = one_fault_scenario(
+        "drain-sigint",
+        "drain: { nodes: { names: [node-a] }, force: true, delete-emptydir-data: true, timeout: 60s, retry-interval: 100ms }",
+        "60s",
     );
     let file = write(c.dir.path(), "s.yaml", &scenario);
     let reports = c.dir.path().join("reports");
@@ -245,9 +247,10 @@ async fn sigint_mid_drain_uncordons_and_exits_3() {
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_lists_the_pods_a_drain_would_touch_and_changes_nothing() {
     let c = seeded();
-    let scenario = format!(
-        "{}steps:\n  - fault:\n      drain: {{ nodes: {{ names: [node-a] }}, force: true, delete-emptydir-data: true }}\n    for: 10s\n",
-        scenario_head("drain-plan")
+    let scenario = one_fault_scenario(
+        "drain-plan",
+        "drain: { nodes: { names: [node-a] }, force: true, delete-emptydir-data: true }",
+        "10s",
     );
     let file = write(c.dir.path(), "s.yaml", &scenario);
     let kubeconfig = c.kubeconfig.clone();

@@ -138,3 +138,11 @@ pub fn writes(fake: &FakeKube) -> Vec<String> {
 pub fn scenario_head(name: &str) -> String {
     format!("apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: {{ name: {name} }}\ntarget: {{ context: fake }}\n")
 }
+
+/// A scenario (head as `scenario_head`) with the single step `fault` held for `hold`.
+pub fn one_fault_scenario(name: &str, fault: &str, hold: &str) -> String {
+    format!(
+        "{}steps:\n  - fault:\n      {fault}\n    for: {hold}\n",
+        scenario_head(name)
+    )
+}

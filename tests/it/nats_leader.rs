@@ -6,9 +6,8 @@ use std::time::Duration;
 use kubedrill::nats::{agreed_leader, inventory_servers, LeaderOf, Monitor, MonitorEndpoint};
 
 use crate::common::temp_dir;
-use crate::drill_lab::{journal_entry, pool, run_file, shipped, spawn_shipped, until, DrillLab};
+use crate::drill_lab::{pool, run_file, shipped, spawn_shipped_injected, until, DrillLab};
 use crate::lab_fixture::{LabFixture, LabKey};
-use crate::run_binary::INJECTED;
 
 static LAB: DrillLab = DrillLab::new(LabKey::Nats);
 
@@ -111,12 +110,12 @@ async fn sigint_mid_nats_kill_restarts_the_killed_server() {
     let eps = monitors(lab);
     let dir = temp_dir();
     let reports = dir.path().join("reports");
-    let run = spawn_shipped("lab/nats-leader-kill.yaml", lab, &reports);
-    journal_entry(
-        &run,
+    let run = spawn_shipped_injected(
+        "lab/nats-leader-kill.yaml",
+        lab,
+        &reports,
         Duration::from_secs(60),
         "the kill to be injected",
-        INJECTED,
     )
     .await;
     assert!(

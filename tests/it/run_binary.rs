@@ -77,8 +77,8 @@ impl SpawnedRun {
     }
 
     /// Like `start` with the output discarded, for a run that is killed, never finished.
-    pub fn start_unread(file: &Path, reports: &Path) -> Self {
-        Self::spawn(file, reports, &[], Stdio::null)
+    pub fn start_unread(file: &Path, reports: &Path, extra: &[&str]) -> Self {
+        Self::spawn(file, reports, extra, Stdio::null)
     }
 
     fn spawn(file: &Path, reports: &Path, extra: &[&str], stdio: fn() -> Stdio) -> Self {

@@ -1,6 +1,7 @@
 //! Signals during a run: the first SIGINT reverts everything and exits 3; a second one
 //! exits at once, exit 4, listing what was NOT reverted.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::{
@@ -29,22 +30,35 @@ steps:
     )
 }
 
-#[test]
-fn sigint_mid_fault_reverts_and_exits_3() {
-    let dns = Dnsmasq::start();
-    let dir = temp_dir();
-    let file = write(
-        dir.path(),
-        "s.yaml",
-        &scenario(&dns, &format!("[kill, -CONT, \"{}\"]", dns.pid())),
-    );
-    let reports = dir.path().join("reports");
-    let run = SpawnedRun::start(&file, &reports, &[]);
+/// The revert that thaws dnsmasq.
+fn thaw(dns: &Dnsmasq) -> String {
+    format!("[kill, -CONT, \"{}\"]", dns.pid())
+}
+
+/// Spawns the freeze with `revert` (through `spawn`) and waits until it is injected;
+/// returns the run and its report root.
+fn start_freeze(
+    dns: &Dnsmasq,
+    dir: &Path,
+    revert: &str,
+    spawn: fn(&Path, &Path, &[&str]) -> SpawnedRun,
+) -> (SpawnedRun, PathBuf) {
+    let file = write(dir, "s.yaml", &scenario(dns, revert));
+    let reports = dir.join("reports");
+    let run = spawn(&file, &reports, &[]);
     run.wait_for_journal(
         Duration::from_secs(20),
         "the fault to be injected",
         INJECTED,
     );
+    (run, reports)
+}
+
+#[test]
+fn sigint_mid_fault_reverts_and_exits_3() {
+    let dns = Dnsmasq::start();
+    let dir = temp_dir();
+    let (run, reports) = start_freeze(&dns, dir.path(), &thaw(&dns), SpawnedRun::start);
     assert_eq!(
         process_state(dns.pid()),
         Some('T'),
@@ -77,14 +91,7 @@ fn second_sigint_exits_at_once_and_lists_what_was_not_reverted() {
         "[sh, -c, \"echo $$ > {}; exec sleep 300\"]",
         pidfile.display()
     );
-    let file = write(dir.path(), "s.yaml", &scenario(&dns, &revert));
-    let reports = dir.path().join("reports");
-    let run = SpawnedRun::start(&file, &reports, &[]);
-    run.wait_for_journal(
-        Duration::from_secs(20),
-        "the fault to be injected",
-        INJECTED,
-    );
+    let (run, _) = start_freeze(&dns, dir.path(), &revert, SpawnedRun::start);
     run.sigint();
     wait_for(
         Duration::from_secs(10),
@@ -123,18 +130,7 @@ fn second_sigint_exits_at_once_and_lists_what_was_not_reverted() {
 fn recover_runs_what_the_journal_left_pending() {
     let dns = Dnsmasq::start();
     let dir = temp_dir();
-    let file = write(
-        dir.path(),
-        "s.yaml",
-        &scenario(&dns, &format!("[kill, -CONT, \"{}\"]", dns.pid())),
-    );
-    let reports = dir.path().join("reports");
-    let child = SpawnedRun::start_unread(&file, &reports);
-    child.wait_for_journal(
-        Duration::from_secs(20),
-        "the fault to be injected",
-        INJECTED,
-    );
+    let (child, reports) = start_freeze(&dns, dir.path(), &thaw(&dns), SpawnedRun::start_unread);
     let run = only_run_dir(&reports);
     let recover = || Exit::of(kubedrill().arg("recover").arg(&run));
     let busy = recover();
