@@ -155,3 +155,37 @@ pub fn read_report(run_dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(run_dir.join("report.json")).expect("report.json");
     serde_json::from_str(&text).expect("json")
 }
+
+/// The report of the single run under the report root `root`.
+pub fn only_report(root: &Path) -> serde_json::Value {
+    read_report(&only_run_dir(root))
+}
+
+/// Whether any run's journal under the report root `root` contains `needle`.
+pub fn journal_has(root: &Path, needle: &str) -> bool {
+    std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|run| {
+            std::fs::read_to_string(run.path().join("journal.jsonl"))
+                .is_ok_and(|j| j.contains(needle))
+        })
+}
+
+/// A millisecond figure of a report; panics when it is not a number.
+pub fn ms(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// The probe named `name` in an in-process run's report.
+pub fn probe<'a>(
+    report: &'a kubedrill::report::RunReport,
+    name: &str,
+) -> &'a kubedrill::report::ProbeRecord {
+    report
+        .probes
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("no probe {name} in the report"))
+}

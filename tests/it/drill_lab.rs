@@ -13,6 +13,7 @@ use kubedrill::engine::{EventSink, RunOptions, RunOutcome};
 use kubedrill::lab::{self, LabConfig};
 
 use crate::lab_fixture::{block_on, LabFixture, LabKey};
+use crate::run_binary::{SpawnedRun, INJECTED};
 
 /// A module's lab and its turn lock.
 pub struct DrillLab {
@@ -109,22 +110,22 @@ pub fn iptables_state(lab: &LabFixture, name: &str) -> String {
     kubedrill::etcd::iptables::normalize_dump(&String::from_utf8_lossy(&out.stdout))
 }
 
-/// Whether any run's journal under `root` contains `needle`.
-pub fn journal_has(root: &Path, needle: &str) -> bool {
-    std::fs::read_dir(root)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|run| {
-            std::fs::read_to_string(run.path().join("journal.jsonl"))
-                .is_ok_and(|j| j.contains(needle))
-        })
-}
-
-/// Sends SIGINT to a child we spawned.
-pub fn sigint(pid: u32) {
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+/// Spawns `kubedrill run` of the shipped scenario `rel` with `--set lab_dir=...` and waits,
+/// without blocking the runtime, until its fault is injected (`what` names it on timeout).
+pub async fn spawn_shipped_injected(
+    rel: &str,
+    lab: &LabFixture,
+    reports: &Path,
+    limit: Duration,
+    what: &str,
+) -> SpawnedRun {
+    let set = format!("lab_dir={}", lab.cfg.dir.display());
+    let run = SpawnedRun::start(&shipped(rel), reports, &["--set", &set]);
+    until(limit, what, || async {
+        run.journal_has(INJECTED).then_some(())
+    })
+    .await;
+    run
 }
 
 /// Polls `cond` every 50ms until it returns Some, or panics naming `what` after `limit`.

@@ -7,8 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::common::{
-    free_port, kubedrill, only_run_dir, read_report, temp_dir, wait_for, write, Dnsmasq,
+    free_port, ms, only_report, only_run_dir, probe, read_report, temp_dir, wait_for, write,
+    Dnsmasq,
 };
+use crate::run_binary::run_to_end;
 
 /// The kubelet stand-in (HTTP `/healthz`) on 127.0.0.1:PORT.
 pub struct Standin {
@@ -79,10 +81,6 @@ expect:
     )
 }
 
-fn f(v: &serde_json::Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
 #[test]
 fn measured_outage_and_recovery_match_the_injected_freeze() {
     let web = Standin::start();
@@ -90,18 +88,7 @@ fn measured_outage_and_recovery_match_the_injected_freeze() {
     let dir = temp_dir();
     let file = write(dir.path(), "freeze.yaml", &scenario(&web, &dns, ""));
     let reports = dir.path().join("reports");
-    let out = kubedrill()
-        .args(["run", file.to_str().unwrap(), "--report-dir"])
-        .arg(&reports)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_to_end(&file, &reports).assert_code(0);
 
     // The servers really are back.
     assert!(dns.answers(), "dnsmasq answers again");
@@ -116,7 +103,7 @@ fn measured_outage_and_recovery_match_the_injected_freeze() {
     assert_eq!(r["verdict"], "pass");
     assert_eq!(r["schema_version"], 1);
     let fault = &r["faults"][0];
-    let (injected, reverted) = (f(&fault["injected_at_ms"]), f(&fault["reverted_at_ms"]));
+    let (injected, reverted) = (ms(&fault["injected_at_ms"]), ms(&fault["reverted_at_ms"]));
     assert!(
         (reverted - injected - 2000.0).abs() < 500.0,
         "fault held ~2s: {injected} → {reverted}"
@@ -126,7 +113,7 @@ fn measured_outage_and_recovery_match_the_injected_freeze() {
         let m = &probe["measurements"];
         let outages = m["outages"].as_array().unwrap();
         assert_eq!(outages.len(), 1, "{name}: one outage window: {outages:?}");
-        let (start, end) = (f(&outages[0]["start_ms"]), f(&outages[0]["end_ms"]));
+        let (start, end) = (ms(&outages[0]["start_ms"]), ms(&outages[0]["end_ms"]));
         assert!(
             (start - injected).abs() <= INTERVAL_MS + SLACK_MS,
             "{name}: outage starts at {start}, freeze at {injected}"
@@ -135,12 +122,12 @@ fn measured_outage_and_recovery_match_the_injected_freeze() {
             (end - reverted).abs() <= INTERVAL_MS + SLACK_MS,
             "{name}: outage ends at {end}, thaw at {reverted}"
         );
-        let recovery = f(&m["recovery"]["after_ms"]);
+        let recovery = ms(&m["recovery"]["after_ms"]);
         assert!(
             recovery <= INTERVAL_MS + SLACK_MS,
             "{name}: recovery {recovery}ms"
         );
-        let detect = f(&m["time_to_detect_ms"]);
+        let detect = ms(&m["time_to_detect_ms"]);
         assert!(
             detect <= INTERVAL_MS + SLACK_MS,
             "{name}: time to detect {detect}ms"
@@ -216,18 +203,8 @@ fn an_outage_longer_than_expected_fails_the_run_with_exit_1() {
         &scenario(&web, &dns, "  - { probe: web, max-outage: \"<= 500ms\" }\n"),
     );
     let reports = dir.path().join("reports");
-    let out = kubedrill()
-        .args(["run", file.to_str().unwrap(), "--report-dir"])
-        .arg(&reports)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let r = read_report(&only_run_dir(&reports));
+    run_to_end(&file, &reports).assert_code(1);
+    let r = only_report(&reports);
     assert_eq!(r["verdict"], "fail");
     let failed: Vec<_> = r["expectations"]
         .as_array()
@@ -275,9 +252,8 @@ steps:
     };
     let outcome = kubedrill::engine::run(&scenario, &opts).await.expect("run");
     drop(held);
-    let probes = &outcome.report.probes;
-    let hanging = probes.iter().find(|p| p.name == "hanging").unwrap();
-    let quick = probes.iter().find(|p| p.name == "quick").unwrap();
+    let hanging = probe(&outcome.report, "hanging");
+    let quick = probe(&outcome.report, "quick");
     assert!(
         hanging
             .samples

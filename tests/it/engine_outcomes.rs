@@ -1,11 +1,11 @@
 //! How a run ends: abort conditions, injection errors and failed reverts, each with its
 //! exit code, verdict and observable revert.
 
-use crate::common::{kubedrill, only_run_dir, read_report, temp_dir, write};
+use crate::common::{only_report, temp_dir, write};
+use crate::run_binary::{run_to_end, Exit, SpawnedRun, REVERTING};
 
 struct Run {
-    code: Option<i32>,
-    stderr: String,
+    exit: Exit,
     report: serde_json::Value,
 }
 
@@ -13,15 +13,9 @@ fn run(dir: &std::path::Path, body: &str) -> Run {
     let text = format!("apiVersion: kubedrill/v1\nkind: Scenario\n{body}");
     let file = write(dir, "s.yaml", &text);
     let reports = dir.join("reports");
-    let out = kubedrill()
-        .args(["run", file.to_str().unwrap(), "--report-dir"])
-        .arg(&reports)
-        .output()
-        .unwrap();
     Run {
-        code: out.status.code(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        report: read_report(&only_run_dir(&reports)),
+        exit: run_to_end(&file, &reports),
+        report: only_report(&reports),
     }
 }
 
@@ -47,7 +41,7 @@ abort-if:
             flag = flag.display()
         ),
     );
-    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    r.exit.assert_code(3);
     assert_eq!(r.report["verdict"], "aborted");
     assert!(r.report["reason"]
         .as_str()
@@ -78,7 +72,7 @@ steps:
             marker.display()
         ),
     );
-    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    r.exit.assert_code(3);
     assert_eq!(r.report["verdict"], "error");
     assert!(r.report["reason"]
         .as_str()
@@ -99,17 +93,19 @@ steps:
     for: 100ms
 "#,
     );
-    assert_eq!(r.code, Some(4), "{}", r.stderr);
+    r.exit.assert_code(4);
     assert_eq!(r.report["verdict"], "error");
     assert!(
-        r.stderr.contains("NOT EVERY FAULT WAS REVERTED"),
+        r.exit.stderr.contains("NOT EVERY FAULT WAS REVERTED"),
         "{}",
-        r.stderr
+        r.exit.stderr
     );
     assert!(
-        r.stderr.contains("sh -c 'echo cannot restart >&2; exit 1'"),
+        r.exit
+            .stderr
+            .contains("sh -c 'echo cannot restart >&2; exit 1'"),
         "manual command: {}",
-        r.stderr
+        r.exit.stderr
     );
     let revert = &r.report["reverts"][0];
     assert_eq!(revert["outcome"], "failed");
@@ -142,7 +138,7 @@ expect:
             flag = flag.display()
         ),
     );
-    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    r.exit.assert_code(0);
     let fault = &r.report["faults"][0];
     let healed = fault["reverted_at_ms"].as_f64().unwrap();
     let heal_step_started = r.report["timeline"]
@@ -183,10 +179,10 @@ steps:
         ),
     );
     assert_eq!(
-        r.code,
+        r.exit.code,
         Some(1),
         "the probe is down for the whole wait: {}",
-        r.stderr
+        r.exit.stderr
     );
     assert!(r.report["reason"]
         .as_str()
@@ -211,38 +207,16 @@ steps:
     );
     let file = write(dir.path(), "s.yaml", &text);
     let reports = dir.path().join("reports");
-    let child = kubedrill()
-        .args(["run", file.to_str().unwrap(), "--report-dir"])
-        .arg(&reports)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    crate::common::wait_for(
+    let run = SpawnedRun::start(&file, &reports, &[]);
+    run.wait_for_journal(
         std::time::Duration::from_secs(20),
         "the final rollback to start",
-        || {
-            std::fs::read_dir(&reports)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|run| {
-                    std::fs::read_to_string(run.path().join("journal.jsonl"))
-                        .is_ok_and(|j| j.contains("\"entry\":\"reverting\""))
-                })
-        },
+        REVERTING,
     );
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run.sigint();
+    run.finish().assert_code(3);
     assert!(!flag.exists(), "the rollback finished");
-    let r = read_report(&only_run_dir(&reports));
+    let r = only_report(&reports);
     assert_eq!(r["reverts"][0]["outcome"], "reverted");
 }
 
@@ -292,7 +266,7 @@ steps:
             m = marks.display()
         ),
     );
-    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    r.exit.assert_code(3);
     let reason = r.report["reason"].as_str().unwrap();
     assert!(
         reason.contains("would make 2 node(s) unavailable at once")

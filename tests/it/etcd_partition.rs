@@ -1,15 +1,15 @@
 //! `etcd-partition` and the `etcd` probe against the lab's real 3-member etcd 3.4 cluster.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use kubedrill::etcd::{inventory_members, ClusterView, EtcdMember, Gateway};
 
-use crate::common::{kubedrill, temp_dir, write};
+use crate::common::{journal_has, only_report, only_run_dir, read_report, temp_dir, write};
 use crate::drill_lab::{
-    iptables_state, journal_has, pool, run_file, shipped, sigint, until, DrillLab,
+    iptables_state, pool, run_file, shipped, spawn_shipped_injected, until, DrillLab,
 };
 use crate::lab_fixture::{LabFixture, LabKey};
+use crate::run_binary::{run_to_end, INJECTED};
 
 static LAB: DrillLab = DrillLab::new(LabKey::Etcd);
 const NODES: [&str; 3] = ["n0", "n1", "n2"];
@@ -105,7 +105,7 @@ async fn partitioning_a_follower_keeps_the_leader() {
     until(
         Duration::from_secs(20),
         "the fault to be injected",
-        || async { journal_has(reports.path(), "\"entry\":\"injected\"").then_some(()) },
+        || async { journal_has(reports.path(), INJECTED).then_some(()) },
     )
     .await;
     // Cut off and past an election timeout, the follower has lost its leader; the
@@ -153,13 +153,7 @@ fn two_members_scenario(lab: &LabFixture, extra: &str) -> String {
 
 /// Runs the binary on `file` and checks it stopped at a refused fault (exit 3).
 fn run_refused(file: &std::path::Path, reports: &std::path::Path) {
-    let out = kubedrill()
-        .args(["run", file.to_str().unwrap(), "--report-dir"])
-        .arg(reports)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
+    run_to_end(file, reports).assert_code(3);
 }
 
 #[test]
@@ -192,7 +186,7 @@ async fn the_quorum_guard_refuses_two_of_three_at_prepare_and_injects_nothing() 
         !journal_has(&reports, "\"entry\":\"injecting\""),
         "nothing was injected"
     );
-    let report = crate::common::read_report(&crate::common::only_run_dir(&reports));
+    let report = only_report(&reports);
     assert!(
         report["reason"].as_str().unwrap().contains("quorum"),
         "{report}"
@@ -218,7 +212,7 @@ async fn a_partition_left_in_place_counts_against_quorum_for_the_next_one() {
     let file = write(dir.path(), "two-steps.yaml", &text);
     let reports = dir.path().join("reports");
     run_refused(&file, &reports);
-    let run_dir = crate::common::only_run_dir(&reports);
+    let run_dir = only_run_dir(&reports);
     let journal = std::fs::read_to_string(run_dir.join("journal.jsonl")).unwrap();
     let injecting: Vec<&str> = journal
         .lines()
@@ -226,7 +220,7 @@ async fn a_partition_left_in_place_counts_against_quorum_for_the_next_one() {
         .collect();
     assert_eq!(injecting.len(), 1, "only the first was injected: {journal}");
     assert!(injecting[0].contains("first"), "{journal}");
-    let report = crate::common::read_report(&run_dir);
+    let report = read_report(&run_dir);
     let reason = report["reason"].as_str().unwrap();
     assert!(
         reason.contains("quorum") && reason.contains("n0: partition KUBEDRILL-PART-"),
@@ -250,33 +244,17 @@ async fn sigint_mid_partition_heals() {
     healthy_leader(lab).await;
     let dir = temp_dir();
     let reports = dir.path().join("reports");
-    let child = kubedrill()
-        .args([
-            "run",
-            shipped("lab/etcd-partition-leader.yaml").to_str().unwrap(),
-            "--report-dir",
-        ])
-        .arg(&reports)
-        .args(["--set", &format!("lab_dir={}", lab.cfg.dir.display())])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    until(
+    let run = spawn_shipped_injected(
+        "lab/etcd-partition-leader.yaml",
+        lab,
+        &reports,
         Duration::from_secs(30),
         "the partition to be injected",
-        || async { journal_has(&reports, "\"entry\":\"injected\"").then_some(()) },
     )
     .await;
     assert_ne!(iptables_all(lab), before, "the partition is in place");
-    sigint(child.id());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run.sigint();
+    run.finish().assert_code(3);
     assert!(journal_has(&reports, "\"ok\":true"), "the revert ran");
     assert_eq!(iptables_all(lab), before, "healed after Ctrl-C");
     healthy_leader(lab).await;

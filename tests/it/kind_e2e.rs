@@ -8,6 +8,8 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
 use kubedrill::engine::{self, ClusterOverrides, EventSink, RunOptions};
 
+use crate::common::probe;
+
 /// The kind context to drill, or `None` (with a message) when not configured.
 fn kind_context() -> Option<String> {
     let context = std::env::var("KUBEDRILL_E2E_CONTEXT")
@@ -23,24 +25,28 @@ fn repo_file(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-/// Runs a shipped kind scenario against `context`; returns the report.
-async fn run_scenario(context: &str, file: &str) -> kubedrill::report::RunReport {
+/// Runs a shipped kind scenario against the configured context and asserts it passed;
+/// `None` (with a message) when no context is configured.
+async fn passing_run(file: &str) -> Option<(String, kubedrill::report::RunReport)> {
+    let context = kind_context()?;
     let scenario = kubedrill::scenario::load_file(&repo_file(file), &Default::default())
         .unwrap_or_else(|e| panic!("{file}: {e:?}"));
     let options = RunOptions {
         report_root: repo_file("reports"),
         cluster: ClusterOverrides {
             kubeconfig: None,
-            context: Some(context.to_string()),
-            allow_contexts: vec![context.to_string()],
+            context: Some(context.clone()),
+            allow_contexts: vec![context.clone()],
         },
         events: EventSink::new(1024),
         handle_signals: false,
     };
-    engine::run(&scenario, &options)
+    let report = engine::run(&scenario, &options)
         .await
         .expect("run starts")
-        .report
+        .report;
+    assert_eq!(report.exit_code, 0, "{:?}", report.reason);
+    Some((context, report))
 }
 
 async fn client(context: &str) -> kube::Client {
@@ -68,22 +74,18 @@ async fn all_schedulable(context: &str) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs a kind cluster"]
 async fn kind_cordon_worker_passes_and_leaves_every_node_schedulable() {
-    let Some(context) = kind_context() else {
+    let Some((context, _)) = passing_run("scenarios/kind/cordon-worker.yaml").await else {
         return;
     };
-    let report = run_scenario(&context, "scenarios/kind/cordon-worker.yaml").await;
-    assert_eq!(report.exit_code, 0, "{:?}", report.reason);
     assert!(all_schedulable(&context).await);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs a kind cluster"]
 async fn kind_drain_with_pdb_keeps_two_replicas_and_replaces_the_evicted_one() {
-    let Some(context) = kind_context() else {
+    let Some((context, report)) = passing_run("scenarios/kind/drain-with-pdb.yaml").await else {
         return;
     };
-    let report = run_scenario(&context, "scenarios/kind/drain-with-pdb.yaml").await;
-    assert_eq!(report.exit_code, 0, "{:?}", report.reason);
     assert!(
         all_schedulable(&context).await,
         "the drained worker was uncordoned"
@@ -108,16 +110,10 @@ async fn kind_drain_with_pdb_keeps_two_replicas_and_replaces_the_evicted_one() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs a kind cluster"]
 async fn kind_api_survives_one_control_plane_node_down() {
-    let Some(context) = kind_context() else {
+    let Some((_, report)) = passing_run("scenarios/kind/control-plane-down.yaml").await else {
         return;
     };
-    let report = run_scenario(&context, "scenarios/kind/control-plane-down.yaml").await;
-    assert_eq!(report.exit_code, 0, "{:?}", report.reason);
-    let endpoints = report
-        .probes
-        .iter()
-        .find(|p| p.name == "api-endpoints")
-        .unwrap();
+    let endpoints = probe(&report, "api-endpoints");
     let saw_one_down = endpoints.samples.iter().any(|s| {
         s.detail
             .as_ref()
@@ -132,25 +128,15 @@ async fn kind_api_survives_one_control_plane_node_down() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs a kind cluster"]
 async fn kind_coredns_replica_loss_recovers() {
-    let Some(context) = kind_context() else {
-        return;
-    };
-    let report = run_scenario(&context, "scenarios/kind/coredns-replica-loss.yaml").await;
-    assert_eq!(report.exit_code, 0, "{:?}", report.reason);
+    passing_run("scenarios/kind/coredns-replica-loss.yaml").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs a kind cluster"]
 async fn kind_stop_kubelet_is_detected_and_recovers() {
-    let Some(context) = kind_context() else {
+    let Some((_, report)) = passing_run("scenarios/kind/stop-kubelet.yaml").await else {
         return;
     };
-    let report = run_scenario(&context, "scenarios/kind/stop-kubelet.yaml").await;
-    assert_eq!(report.exit_code, 0, "{:?}", report.reason);
-    let ready = report
-        .probes
-        .iter()
-        .find(|p| p.name == "worker3-ready")
-        .unwrap();
+    let ready = probe(&report, "worker3-ready");
     assert!(ready.measurements.failed_samples > 0, "NotReady was seen");
 }

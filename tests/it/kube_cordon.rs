@@ -2,7 +2,9 @@
 
 use kubedrill::revert::RevertAction;
 
-use crate::kube_fixture::{cordoned, fault, inject, revert_all, scenario_head, FakeCluster};
+use crate::kube_fixture::{
+    cordoned, fault, inject, one_fault_scenario, revert_all, writes, FakeCluster,
+};
 use crate::support::fake_kube::NodeSeed;
 
 fn cluster() -> FakeCluster {
@@ -37,14 +39,9 @@ async fn cordon_and_uncordon_are_idempotent() {
     revert_all(&ctx, &reverts).await;
     revert_all(&ctx, &reverts).await;
     assert!(!cordoned(&c.fake, "w-1"), "uncordoned, twice without error");
-    let patches = c
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "PATCH")
-        .count();
     assert_eq!(
-        patches, 4,
+        writes(&c.fake),
+        ["PATCH"; 4],
         "two cordons and two uncordons, nothing else written"
     );
 }
@@ -52,9 +49,10 @@ async fn cordon_and_uncordon_are_idempotent() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_already_cordoned_node_stays_cordoned_after_the_run() {
     let c = cluster();
-    let yaml = format!(
-        "{}steps:\n  - fault:\n      cordon: {{ nodes: {{ role: worker, count: 2 }} }}\n    for: 100ms\n",
-        scenario_head("cordon-rule")
+    let yaml = one_fault_scenario(
+        "cordon-rule",
+        "cordon: { nodes: { role: worker, count: 2 } }",
+        "100ms",
     );
     let out = c.run(&yaml, &[]).await;
     assert_eq!(out.report.exit_code, 0, "{:?}", out.report.reason);

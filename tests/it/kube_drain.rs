@@ -2,15 +2,15 @@
 //! holds a DaemonSet pod, a mirror pod, a StatefulSet pod with an emptyDir, an unmanaged pod
 //! and a Deployment pod whose disruption budget is exhausted for `WEB_READY_AFTER`.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{kubedrill, wait_for, write};
+use crate::common::{kubedrill, only_run_dir, wait_for, write};
 use crate::kube_fixture::{
-    cordoned, eventually, fault, inject, revert_all, scenario_head, FakeCluster,
+    cordoned, eventually, fault, inject, one_fault_scenario, revert_all, writes, FakeCluster,
 };
+use crate::run_binary::{Exit, SpawnedRun};
 use crate::support::scenarios::seed_drain_scenario;
 
 fn seeded() -> FakeCluster {
@@ -124,13 +124,11 @@ async fn drain_refuses_unmanaged_and_emptydir_pods_before_touching_anything() {
         err.contains("default/cache-0") && err.contains("`delete-emptydir-data: true`"),
         "{err}"
     );
-    let writes = c
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.method != "GET")
-        .count();
-    assert_eq!(writes, 0, "prepare is read-only");
+    assert_eq!(
+        writes(&c.fake),
+        Vec::<String>::new(),
+        "prepare is read-only"
+    );
     assert!(!cordoned(&c.fake, "node-a"));
 }
 
@@ -152,9 +150,10 @@ async fn disable_eviction_deletes_with_the_grace_period_and_ignores_the_budget()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drain_timeout_fails_the_run_and_the_rollback_uncordons() {
     let c = seeded();
-    let yaml = format!(
-        "{}steps:\n  - fault:\n      drain: {{ nodes: {{ names: [node-a] }}, force: true, delete-emptydir-data: true, timeout: 1s, retry-interval: 100ms }}\n    for: 10s\n",
-        scenario_head("drain-timeout")
+    let yaml = one_fault_scenario(
+        "drain-timeout",
+        "drain: { nodes: { names: [node-a] }, force: true, delete-emptydir-data: true, timeout: 1s, retry-interval: 100ms }",
+        "10s",
     );
     let out = c.run(&yaml, &[]).await;
     assert_eq!(out.report.exit_code, 3);
@@ -215,25 +214,18 @@ async fn a_drain_timeout_fails_the_run_and_the_rollback_uncordons() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_mid_drain_uncordons_and_exits_3() {
     let c = seeded();
-    let scenario = format!(
-        "{}steps:\n  - fault:\n      drain: {{ nodes: {{ names: [node-a] }}, force: true, delete-emptydir-data: true, timeout: 60s, retry-interval: 100ms }}\n    for: 60s\n",
-        scenario_head("drain-sigint")
+    let scenario = one_fault_scenario(
+        "drain-sigint",
+        "drain: { nodes: { names: [node-a] }, force: true, delete-emptydir-data: true, timeout: 60s, retry-interval: 100ms }",
+        "60s",
     );
     let file = write(c.dir.path(), "s.yaml", &scenario);
     let reports = c.dir.path().join("reports");
-    let child = kubedrill()
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--kubeconfig",
-            c.kubeconfig.to_str().unwrap(),
-            "--report-dir",
-        ])
-        .arg(&reports)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let run = SpawnedRun::start(
+        &file,
+        &reports,
+        &["--kubeconfig", c.kubeconfig.to_str().unwrap()],
+    );
     // Mid-drain: node-a cordoned and the budget refusing web-on-a.
     let fake = &c.fake;
     eventually(
@@ -243,51 +235,36 @@ async fn sigint_mid_drain_uncordons_and_exits_3() {
     )
     .await;
     assert!(cordoned(fake, "node-a"));
-    // SAFETY: a signal to the child we spawned.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = tokio::task::spawn_blocking(|| child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run.sigint();
+    let exit = tokio::task::spawn_blocking(|| run.finish()).await.unwrap();
+    exit.assert_code(3);
     assert!(!cordoned(fake, "node-a"), "the rollback uncordoned node-a");
     wait_for(Duration::from_secs(1), "the report", || {
-        crate::common::only_run_dir(&reports)
-            .join("report.json")
-            .exists()
+        only_run_dir(&reports).join("report.json").exists()
     });
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_lists_the_pods_a_drain_would_touch_and_changes_nothing() {
     let c = seeded();
-    let scenario = format!(
-        "{}steps:\n  - fault:\n      drain: {{ nodes: {{ names: [node-a] }}, force: true, delete-emptydir-data: true }}\n    for: 10s\n",
-        scenario_head("drain-plan")
+    let scenario = one_fault_scenario(
+        "drain-plan",
+        "drain: { nodes: { names: [node-a] }, force: true, delete-emptydir-data: true }",
+        "10s",
     );
     let file = write(c.dir.path(), "s.yaml", &scenario);
     let kubeconfig = c.kubeconfig.clone();
     let out = tokio::task::spawn_blocking(move || {
-        kubedrill()
-            .args([
-                "plan",
-                file.to_str().unwrap(),
-                "--kubeconfig",
-                kubeconfig.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap()
+        Exit::of(
+            kubedrill()
+                .args(["plan", file.to_str().unwrap(), "--kubeconfig"])
+                .arg(kubeconfig),
+        )
     })
     .await
     .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    out.assert_code(0);
+    let text = out.stdout + &out.stderr;
     for expected in [
         "default/web-on-a",
         "default/cache-0",
@@ -298,11 +275,5 @@ async fn plan_lists_the_pods_a_drain_would_touch_and_changes_nothing() {
     ] {
         assert!(text.contains(expected), "plan lacks {expected}:\n{text}");
     }
-    let writes = c
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.method != "GET")
-        .count();
-    assert_eq!(writes, 0, "plan is read-only");
+    assert_eq!(writes(&c.fake), Vec::<String>::new(), "plan is read-only");
 }

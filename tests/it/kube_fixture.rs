@@ -125,7 +125,24 @@ pub fn cordoned(fake: &FakeKube, node: &str) -> bool {
     n.spec.and_then(|s| s.unschedulable) == Some(true)
 }
 
+/// The methods of the requests that could change the fake (all but GET), in order.
+pub fn writes(fake: &FakeKube) -> Vec<String> {
+    fake.requests()
+        .into_iter()
+        .map(|r| r.method)
+        .filter(|m| m != "GET")
+        .collect()
+}
+
 /// A scenario's head: name and target context `fake`.
 pub fn scenario_head(name: &str) -> String {
     format!("apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: {{ name: {name} }}\ntarget: {{ context: fake }}\n")
+}
+
+/// A scenario (head as `scenario_head`) with the single step `fault` held for `hold`.
+pub fn one_fault_scenario(name: &str, fault: &str, hold: &str) -> String {
+    format!(
+        "{}steps:\n  - fault:\n      {fault}\n    for: {hold}\n",
+        scenario_head(name)
+    )
 }

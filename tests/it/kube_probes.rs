@@ -138,14 +138,20 @@ async fn workload_probe_measures_replica_recovery_against_the_controller_delay()
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn workload_spread_check_names_two_replicas_on_one_node() {
+/// A fake with one worker `w-1` running both Ready pods of Deployment `default/web`.
+fn web_twice_on_w1() -> FakeCluster {
     let c = FakeCluster::start();
     c.fake.add_node(NodeSeed::worker("w-1"));
     c.fake.add_workload_with_pods(
         &WorkloadSeed::deployment("default", "web", 2),
         &["w-1", "w-1"],
     );
+    c
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workload_spread_check_names_two_replicas_on_one_node() {
+    let c = web_twice_on_w1();
     let yaml = "workload: { kind: deployment, namespace: default, name: web, spread: node }";
     let err = sampler(&c, yaml, Duration::from_secs(2))
         .sample()
@@ -161,12 +167,7 @@ async fn workload_spread_check_names_two_replicas_on_one_node() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pods_running_is_never_healthy_on_an_empty_match() {
-    let c = FakeCluster::start();
-    c.fake.add_node(NodeSeed::worker("w-1"));
-    c.fake.add_workload_with_pods(
-        &WorkloadSeed::deployment("default", "web", 2),
-        &["w-1", "w-1"],
-    );
+    let c = web_twice_on_w1();
     let none = sampler(
         &c,
         "pods-running: { namespace: default, selector: app=nope }",

@@ -84,6 +84,16 @@ fn fake_with_nodes(names: &[&str]) -> FakeKube {
     fake
 }
 
+/// Workers node-a and node-b, one pod of Deployment `default/web` on each.
+fn web_on_a_and_b() -> FakeKube {
+    let fake = fake_with_nodes(&["node-a", "node-b"]);
+    fake.add_workload_with_pods(
+        &WorkloadSeed::deployment("default", "web", 2),
+        &["node-a", "node-b"],
+    );
+    fake
+}
+
 fn unschedulable(fake: &FakeKube, node: &str) -> bool {
     let node = fake.node(node).expect("node exists");
     node.spec.and_then(|s| s.unschedulable).unwrap_or(false)
@@ -128,11 +138,7 @@ fn kubectl_gets_seeded_nodes_and_pods_as_json_and_tables() {
 
 #[test]
 fn kubectl_selects_pods_by_label_and_field() {
-    let fake = fake_with_nodes(&["node-a", "node-b"]);
-    fake.add_workload_with_pods(
-        &WorkloadSeed::deployment("default", "web", 2),
-        &["node-a", "node-b"],
-    );
+    let fake = web_on_a_and_b();
     fake.add_pod(PodSeed::new("default", "lonely", "node-b").label("tier", "batch"));
     let kubectl = Kubectl::new(&fake);
     let names = |args: &[&str]| {
@@ -416,11 +422,7 @@ fn kubectl_waits_out_the_configured_latency() {
 
 #[test]
 fn kubectl_reads_workload_statuses_budgets_and_leases() {
-    let fake = fake_with_nodes(&["node-a", "node-b"]);
-    fake.add_workload_with_pods(
-        &WorkloadSeed::deployment("default", "web", 2),
-        &["node-a", "node-b"],
-    );
+    let fake = web_on_a_and_b();
     fake.add_pdb(
         PdbSeed::max_unavailable("default", "web", IntOrString::Int(1)).selector("app", "web"),
     );

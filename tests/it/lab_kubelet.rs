@@ -2,11 +2,11 @@
 //! sees the outage, the numbers match the fault window, the stand-in runs again after the
 //! run, and Ctrl-C mid-fault restarts it.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use crate::common::{kubedrill, only_run_dir, read_report, temp_dir, wait_for, write};
+use crate::common::{ms, only_report, temp_dir, write};
 use crate::lab_fixture::{LabFixture, LabKey};
+use crate::run_binary::{run_to_end, SpawnedRun, INJECTED};
 
 fn healthz_url(lab: &LabFixture, node: &str) -> String {
     lab.node(node).services["kubelet"].endpoints["healthz"].clone()
@@ -51,46 +51,34 @@ expect:
     )
 }
 
-fn f(v: &serde_json::Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
 #[test]
 fn stop_kubelet_over_ssh_is_measured_and_the_standin_runs_again() {
     let lab = LabFixture::shared(LabKey::Kubelet);
     let dir = temp_dir();
     let file = write(dir.path(), "s.yaml", &scenario(&lab, "2s"));
     let reports = dir.path().join("reports");
-    let out = kubedrill()
-        .args(["run", file.to_str().unwrap(), "--report-dir"])
-        .arg(&reports)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_to_end(&file, &reports).assert_code(0);
     assert!(
         healthy(&healthz_url(&lab, "n1")),
         "the stand-in on n1 answers again"
     );
 
-    let r = read_report(&only_run_dir(&reports));
+    let r = only_report(&reports);
     let fault = &r["faults"][0];
     assert_eq!(fault["kind"], "stop-kubelet");
-    let (injected, healed) = (f(&fault["injected_at_ms"]), f(&fault["reverted_at_ms"]));
-    let n1 = r["probes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "n1")
-        .unwrap();
+    let (injected, healed) = (ms(&fault["injected_at_ms"]), ms(&fault["reverted_at_ms"]));
+    let probe = |name: &str| {
+        r["probes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no probe {name}"))
+    };
+    let n1 = probe("n1");
     let outages = n1["measurements"]["outages"].as_array().unwrap();
     assert_eq!(outages.len(), 1, "{outages:?}");
-    let (start, end) = (f(&outages[0]["start_ms"]), f(&outages[0]["end_ms"]));
+    let (start, end) = (ms(&outages[0]["start_ms"]), ms(&outages[0]["end_ms"]));
     // The stand-in dies during the injection (SSH stop + verify) and answers again after the
     // start the revert issued; one probe interval of slack on either side.
     assert!(
@@ -105,17 +93,12 @@ fn stop_kubelet_over_ssh_is_measured_and_the_standin_runs_again() {
         end - start >= 2000.0 - 200.0,
         "the outage covers the 2s hold: {start} → {end}"
     );
-    let recovery = f(&n1["measurements"]["recovery"]["after_ms"]);
+    let recovery = ms(&n1["measurements"]["recovery"]["after_ms"]);
     assert!(
         (recovery - (end - healed).max(0.0)).abs() <= 250.0,
         "recovery {recovery} ≈ end {end} − heal {healed}"
     );
-    let n0 = r["probes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "n0")
-        .unwrap();
+    let n0 = probe("n0");
     assert_eq!(
         n0["measurements"]["failed_samples"], 0,
         "n0 was never touched"
@@ -157,40 +140,18 @@ fn sigint_mid_stop_kubelet_restarts_it_and_exits_3() {
     let dir = temp_dir();
     let file = write(dir.path(), "s.yaml", &scenario(&lab, "60s"));
     let reports = dir.path().join("reports");
-    let child = kubedrill()
-        .args(["run", file.to_str().unwrap(), "--report-dir"])
-        .arg(&reports)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let run = SpawnedRun::start(&file, &reports, &[]);
     let url = healthz_url(&lab, "n1");
-    wait_for(
+    run.wait_for_journal(
         Duration::from_secs(30),
         "the kubelet on n1 to be stopped by the fault",
-        || {
-            std::fs::read_dir(&reports)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|run| {
-                    std::fs::read_to_string(run.path().join("journal.jsonl"))
-                        .is_ok_and(|j| j.contains("\"entry\":\"injected\""))
-                })
-        },
+        INJECTED,
     );
     assert!(!healthy(&url), "stopped mid-fault");
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run.sigint();
+    run.finish().assert_code(3);
     assert!(healthy(&url), "Ctrl-C restarted the kubelet stand-in");
-    let r = read_report(&only_run_dir(&reports));
+    let r = only_report(&reports);
     assert_eq!(r["verdict"], "aborted");
     assert_eq!(r["reverts"][0]["outcome"], "reverted");
 }

@@ -18,6 +18,7 @@ mod lab_kubelet;
 mod lab_lifecycle;
 mod local_access;
 mod nats_leader;
+mod run_binary;
 mod signals;
 mod ssh_access;
 mod support;

@@ -1,13 +1,12 @@
 //! `nats-leader-kill` and the `nats` probe against the lab's real 3-server JetStream cluster.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::time::Duration;
 
 use kubedrill::nats::{agreed_leader, inventory_servers, LeaderOf, Monitor, MonitorEndpoint};
 
-use crate::common::{kubedrill, temp_dir};
-use crate::drill_lab::{journal_has, pool, run_file, shipped, sigint, until, DrillLab};
+use crate::common::temp_dir;
+use crate::drill_lab::{pool, run_file, shipped, spawn_shipped_injected, until, DrillLab};
 use crate::lab_fixture::{LabFixture, LabKey};
 
 static LAB: DrillLab = DrillLab::new(LabKey::Nats);
@@ -111,36 +110,20 @@ async fn sigint_mid_nats_kill_restarts_the_killed_server() {
     let eps = monitors(lab);
     let dir = temp_dir();
     let reports = dir.path().join("reports");
-    let child = kubedrill()
-        .args([
-            "run",
-            shipped("lab/nats-leader-kill.yaml").to_str().unwrap(),
-            "--report-dir",
-        ])
-        .arg(&reports)
-        .args(["--set", &format!("lab_dir={}", lab.cfg.dir.display())])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    until(
+    let run = spawn_shipped_injected(
+        "lab/nats-leader-kill.yaml",
+        lab,
+        &reports,
         Duration::from_secs(60),
         "the kill to be injected",
-        || async { journal_has(&reports, "\"entry\":\"injected\"").then_some(()) },
     )
     .await;
     assert!(
         monitor().jsz(&eps[&old], "").await.is_err(),
         "{old} is down"
     );
-    sigint(child.id());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run.sigint();
+    run.finish().assert_code(3);
     monitor()
         .rejoined(&old, &eps)
         .await

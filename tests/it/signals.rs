@@ -1,26 +1,14 @@
 //! Signals during a run: the first SIGINT reverts everything and exits 3; a second one
 //! exits at once, exit 4, listing what was NOT reverted.
 
-use std::process::Stdio;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::common::{kubedrill, process_state, temp_dir, wait_for, write, Dnsmasq};
-
-fn journal_has(dir: &std::path::Path, needle: &str) -> bool {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|run| {
-            std::fs::read_to_string(run.path().join("journal.jsonl"))
-                .is_ok_and(|j| j.contains(needle))
-        })
-}
-
-fn sigint(pid: u32) {
-    // SAFETY: sending a signal to a child we spawned.
-    unsafe { libc::kill(pid as i32, libc::SIGINT) };
-}
+use crate::common::{
+    journal_has, kubedrill, only_report, only_run_dir, process_state, temp_dir, wait_for, write,
+    Dnsmasq,
+};
+use crate::run_binary::{Exit, SpawnedRun, INJECTED};
 
 fn scenario(dns: &Dnsmasq, revert: &str) -> String {
     format!(
@@ -42,39 +30,42 @@ steps:
     )
 }
 
+/// The revert that thaws dnsmasq.
+fn thaw(dns: &Dnsmasq) -> String {
+    format!("[kill, -CONT, \"{}\"]", dns.pid())
+}
+
+/// Spawns the freeze with `revert` (through `spawn`) and waits until it is injected;
+/// returns the run and its report root.
+fn start_freeze(
+    dns: &Dnsmasq,
+    dir: &Path,
+    revert: &str,
+    spawn: fn(&Path, &Path, &[&str]) -> SpawnedRun,
+) -> (SpawnedRun, PathBuf) {
+    let file = write(dir, "s.yaml", &scenario(dns, revert));
+    let reports = dir.join("reports");
+    let run = spawn(&file, &reports, &[]);
+    run.wait_for_journal(
+        Duration::from_secs(20),
+        "the fault to be injected",
+        INJECTED,
+    );
+    (run, reports)
+}
+
 #[test]
 fn sigint_mid_fault_reverts_and_exits_3() {
     let dns = Dnsmasq::start();
     let dir = temp_dir();
-    let file = write(
-        dir.path(),
-        "s.yaml",
-        &scenario(&dns, &format!("[kill, -CONT, \"{}\"]", dns.pid())),
-    );
-    let reports = dir.path().join("reports");
-    let child = kubedrill()
-        .args(["run", file.to_str().unwrap(), "--report-dir"])
-        .arg(&reports)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(Duration::from_secs(20), "the fault to be injected", || {
-        journal_has(&reports, "\"entry\":\"injected\"")
-    });
+    let (run, reports) = start_freeze(&dns, dir.path(), &thaw(&dns), SpawnedRun::start);
     assert_eq!(
         process_state(dns.pid()),
         Some('T'),
         "dnsmasq is frozen by the fault"
     );
-    sigint(child.id());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run.sigint();
+    run.finish().assert_code(3);
     assert_ne!(
         process_state(dns.pid()),
         Some('T'),
@@ -85,8 +76,7 @@ fn sigint_mid_fault_reverts_and_exits_3() {
         journal_has(&reports, "\"entry\":\"reverted\",\"seq\":1,\"ok\":true"),
         "journal records the revert"
     );
-    let run = crate::common::only_run_dir(&reports);
-    let r = crate::common::read_report(&run);
+    let r = only_report(&reports);
     assert_eq!(r["verdict"], "aborted");
     assert!(r["reason"].as_str().unwrap().contains("SIGINT"));
 }
@@ -101,28 +91,16 @@ fn second_sigint_exits_at_once_and_lists_what_was_not_reverted() {
         "[sh, -c, \"echo $$ > {}; exec sleep 300\"]",
         pidfile.display()
     );
-    let file = write(dir.path(), "s.yaml", &scenario(&dns, &revert));
-    let reports = dir.path().join("reports");
-    let child = kubedrill()
-        .args(["run", file.to_str().unwrap(), "--report-dir"])
-        .arg(&reports)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(Duration::from_secs(20), "the fault to be injected", || {
-        journal_has(&reports, "\"entry\":\"injected\"")
-    });
-    sigint(child.id());
+    let (run, _) = start_freeze(&dns, dir.path(), &revert, SpawnedRun::start);
+    run.sigint();
     wait_for(
         Duration::from_secs(10),
         "the hanging revert to start",
         || pidfile.exists(),
     );
-    sigint(child.id());
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(4), "stderr: {stderr}");
+    run.sigint();
+    let out = run.finish();
+    let stderr = &out.assert_code(4).stderr;
     assert!(stderr.contains("NOT EVERY FAULT WAS REVERTED"), "{stderr}");
     assert!(
         stderr.contains("exec sleep 300"),
@@ -152,43 +130,21 @@ fn second_sigint_exits_at_once_and_lists_what_was_not_reverted() {
 fn recover_runs_what_the_journal_left_pending() {
     let dns = Dnsmasq::start();
     let dir = temp_dir();
-    let file = write(
-        dir.path(),
-        "s.yaml",
-        &scenario(&dns, &format!("[kill, -CONT, \"{}\"]", dns.pid())),
-    );
-    let reports = dir.path().join("reports");
-    let mut child = kubedrill()
-        .args(["run", file.to_str().unwrap(), "--report-dir"])
-        .arg(&reports)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(Duration::from_secs(20), "the fault to be injected", || {
-        journal_has(&reports, "\"entry\":\"injected\"")
-    });
-    let run = crate::common::only_run_dir(&reports);
-    let busy = kubedrill().arg("recover").arg(&run).output().unwrap();
+    let (child, reports) = start_freeze(&dns, dir.path(), &thaw(&dns), SpawnedRun::start_unread);
+    let run = only_run_dir(&reports);
+    let recover = || Exit::of(kubedrill().arg("recover").arg(&run));
+    let busy = recover();
     assert_eq!(
-        busy.status.code(),
+        busy.code,
         Some(2),
         "recover refuses a run that is still going"
     );
-    assert!(String::from_utf8_lossy(&busy.stderr).contains("another kubedrill process"));
+    assert!(busy.stderr.contains("another kubedrill process"));
     assert_eq!(process_state(dns.pid()), Some('T'), "and reverted nothing");
     // A crash: SIGKILL leaves no chance to revert.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
     assert_eq!(process_state(dns.pid()), Some('T'));
-    let out = kubedrill().arg("recover").arg(&run).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    recover().assert_code(0);
     assert!(dns.answers(), "recover thawed dnsmasq");
-    let again = kubedrill().arg("recover").arg(&run).output().unwrap();
-    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to revert"));
+    assert!(recover().stdout.contains("nothing to revert"));
 }

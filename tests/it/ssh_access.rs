@@ -26,6 +26,24 @@ fn with_ssh(mut node: NodeSpec, change: impl FnOnce(&mut SshAccess)) -> NodeAcce
     NodeAccess::new(node)
 }
 
+/// The established TCP connections to sshd inside namespace `ns`, one a line (`ss -H`).
+fn ssh_connections(ns: &str) -> String {
+    let ss = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "ss",
+            "-Htn",
+            "state",
+            "established",
+            "( sport = :22 )",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&ss.stdout).into_owned()
+}
+
 #[tokio::test]
 async fn ssh_returns_output_exit_codes_and_arguments_intact() {
     let lab = LabFixture::shared(LabKey::Access);
@@ -112,41 +130,12 @@ async fn ssh_reuses_one_master_connection_for_many_commands() {
 
     // Seen from the node: exactly one established TCP connection to sshd.
     let ns = lab.netns("n0");
-    let ss = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns,
-            "ss",
-            "-Htn",
-            "state",
-            "established",
-            "( sport = :22 )",
-        ])
-        .output()
-        .unwrap();
-    let conns = String::from_utf8_lossy(&ss.stdout).lines().count();
-    assert_eq!(conns, 1, "{}", String::from_utf8_lossy(&ss.stdout));
+    let ss = ssh_connections(&ns);
+    assert_eq!(ss.lines().count(), 1, "{ss}");
 
     node.close().await;
     assert_eq!(node.ssh_control_socket().await, None);
-    let gone = eventually(T, || async {
-        let ss = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns,
-                "ss",
-                "-Htn",
-                "state",
-                "established",
-                "( sport = :22 )",
-            ])
-            .output()
-            .unwrap();
-        ss.stdout.is_empty()
-    })
-    .await;
+    let gone = eventually(T, || async { ssh_connections(&ns).is_empty() }).await;
     assert!(gone, "close() leaves the connection open");
 }
 

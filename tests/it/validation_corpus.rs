@@ -4,16 +4,12 @@
 use std::path::Path;
 
 use crate::common::{kubedrill, temp_dir, write};
+use crate::run_binary::{run_to_end, Exit};
 
-fn validate(file: &str) -> (i32, String) {
-    let out = kubedrill()
-        .args(["validate", file])
-        .output()
-        .expect("run kubedrill");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// `kubedrill validate FILE`: the exit code and stderr.
+fn validate(file: &str) -> (Option<i32>, String) {
+    let out = Exit::of(kubedrill().args(["validate", file]));
+    (out.code, out.stderr)
 }
 
 fn assert_errors(file: &str, expected: &[&str]) {
@@ -22,7 +18,7 @@ fn assert_errors(file: &str, expected: &[&str]) {
         env!("CARGO_MANIFEST_DIR")
     );
     let (code, stderr) = validate(&path);
-    assert_eq!(code, 2, "exit code for {file}; stderr:\n{stderr}");
+    assert_eq!(code, Some(2), "exit code for {file}; stderr:\n{stderr}");
     for e in expected {
         let want = format!("{path}:{e}");
         assert!(stderr.contains(&want), "missing `{want}` in:\n{stderr}");
@@ -109,20 +105,12 @@ fn undefined_variable_is_located_and_set_fixes_it() {
     );
     let f = file.to_str().unwrap();
     let (code, stderr) = validate(f);
-    assert_eq!(code, 2);
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains(&format!("{f}:5:11: variable `pause` has no value")),
         "{stderr}"
     );
-    let ok = kubedrill()
-        .args(["validate", f, "--set", "pause=1s"])
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    Exit::of(kubedrill().args(["validate", f, "--set", "pause=1s"])).assert_code(0);
 }
 
 #[test]
@@ -134,20 +122,11 @@ fn nothing_is_injected_from_an_invalid_scenario() {
         flag.display()
     );
     let file = write(dir.path(), "bad.yaml", &text);
-    let out = kubedrill()
-        .args(["run", file.to_str().unwrap(), "--report-dir"])
-        .arg(dir.path().join("reports"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("steps[1].wait: must be longer than zero")
-    );
+    let out = run_to_end(&file, &dir.path().join("reports"));
+    out.assert_code(2);
+    assert!(out
+        .stderr
+        .contains("steps[1].wait: must be longer than zero"));
     assert!(!flag.exists(), "the fault must not have been injected");
     assert!(
         !dir.path().join("reports").exists(),
@@ -161,12 +140,7 @@ fn shipped_scenarios_are_valid() {
     let mut files = Vec::new();
     collect_yaml(&root, &mut files);
     assert!(!files.is_empty());
-    let out = kubedrill().arg("validate").args(&files).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    Exit::of(kubedrill().arg("validate").args(&files)).assert_code(0);
 }
 
 fn collect_yaml(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
@@ -187,7 +161,7 @@ fn columns_are_those_of_the_file_and_comments_are_not_substituted() {
     let file = write(dir.path(), "cols.yaml", text);
     let f = file.to_str().unwrap();
     let (code, stderr) = validate(f);
-    assert_eq!(code, 2);
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains(&format!(
             "{f}:6:48: probes[0].http.methd: unknown field `methd`"
@@ -212,7 +186,7 @@ fn nodes_missing_from_the_inventory_are_refused() {
     let file = write(dir.path(), "ghosts.yaml", &text);
     let f = file.to_str().unwrap();
     let (code, stderr) = validate(f);
-    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains(&format!("{f}:6:32: probes[0].node-command.node: node `ghost` is not in the inventory (known: n1)")), "{stderr}");
     assert!(stderr.contains("12:23: steps[1].fault.node-command.nodes: node `phantom` is not in the inventory (known: n1)"), "{stderr}");
     assert_eq!(
@@ -242,15 +216,11 @@ fn the_readme_scenario_reference_validates() {
         "nodes:\n  - { name: n0, access: { local: { netns: x } } }\n  - { name: n1, access: { local: { netns: y } } }\n",
     );
     let file = write(dir.path(), "readme.yaml", yaml);
-    let out = kubedrill()
-        .args(["validate", file.to_str().unwrap(), "--set"])
-        .arg(format!("lab_dir={}", dir.path().display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    Exit::of(
+        kubedrill()
+            .args(["validate", file.to_str().unwrap(), "--set"])
+            .arg(format!("lab_dir={}", dir.path().display())),
+    )
+    .assert_code(0);
     drop(inventory);
 }
