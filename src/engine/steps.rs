@@ -139,6 +139,9 @@ async fn run_fault(
         step,
         injected_at_ms: Some(started),
         reverted_at_ms: None,
+        injection: "interrupted".into(),
+        error: None,
+        revert: String::new(),
         details: serde_json::Value::Null,
     });
     let result = prepared.inject().await;
@@ -150,13 +153,20 @@ async fn run_fault(
     });
     match result {
         Ok(details) => {
-            state.update_fault(id, |f| f.details = details);
+            state.update_fault(id, |f| {
+                f.details = details;
+                f.injection = "injected".into();
+            });
             state.note("fault-injected", Some(step), format!("{id}: {description}"));
         }
         Err(e) => {
+            state.update_fault(id, |f| {
+                f.injection = "failed".into();
+                f.error = Some(e.to_string());
+            });
             return Some(StepsEnd::InjectFailed(format!(
                 "fault {id}: injection failed: {e}"
-            )))
+            )));
         }
     }
     let hold = hold?;

@@ -61,7 +61,24 @@ pub fn decide(
     ending: Ending,
     rollback_ok: Option<bool>,
 ) -> RunReport {
-    let (timeline, faults, reverts) = state.finish();
+    let (timeline, mut faults, reverts) = state.finish();
+    for f in &mut faults {
+        let outcomes: Vec<&str> = reverts
+            .iter()
+            .filter(|r| r.fault_id == f.id)
+            .map(|r| r.outcome.as_str())
+            .collect();
+        f.revert = if outcomes.is_empty() {
+            "none"
+        } else if outcomes.contains(&"failed") {
+            "failed"
+        } else if outcomes.contains(&"not-run") {
+            "not-run"
+        } else {
+            "reverted"
+        }
+        .into();
+    }
     let span = FaultSpan {
         first_injected_ms: faults
             .iter()

@@ -41,11 +41,37 @@ pub(crate) fn run_ms(r: &RunReport) -> f64 {
     (r.duration.as_secs_f64() * 1000.0).max(1.0)
 }
 
-/// When a fault was in place: injection → revert, or → end of run if never reverted.
+/// When a fault was in place: injection → revert, or → end of run if it was not undone.
 /// `None` when it was never injected.
 pub(crate) fn fault_span(f: &FaultRecord, run_ms: f64) -> Option<(f64, f64)> {
-    f.injected_at_ms
-        .map(|start| (start, f.reverted_at_ms.unwrap_or(run_ms)))
+    let end = f.reverted_at_ms.filter(|_| f.undone()).unwrap_or(run_ms);
+    f.injected_at_ms.map(|start| (start, end))
+}
+
+/// The injection as a table cell: `+3.20s`, or `failed at +3.20s: why`.
+pub(crate) fn injection_cell(f: &FaultRecord) -> String {
+    let at = f
+        .injected_at_ms
+        .map_or_else(|| "not injected".into(), offset);
+    match (f.injection.as_str(), &f.error) {
+        ("failed", Some(e)) => format!("failed at {at}: {e}"),
+        ("failed", None) => format!("failed at {at}"),
+        ("interrupted", _) => format!("interrupted at {at}"),
+        _ => at,
+    }
+}
+
+/// The revert as a table cell: `reverted (started +9.58s)`, `FAILED`, `not run`, `nothing to undo`.
+pub(crate) fn revert_cell(f: &FaultRecord) -> String {
+    let started = f.reverted_at_ms.map(offset);
+    match (f.revert.as_str(), started) {
+        ("failed", Some(at)) => format!("FAILED (started {at})"),
+        ("failed", None) => "FAILED".into(),
+        ("not-run", _) => "NOT RUN".into(),
+        ("none", _) => "nothing to undo".into(),
+        (_, Some(at)) => format!("reverted (started {at})"),
+        (_, None) => "never".into(),
+    }
 }
 
 /// Reverts that did not run to completion: what a person must undo by hand.
@@ -59,4 +85,28 @@ pub(crate) fn revert_outcome(rv: &RevertRecord) -> String {
         Some(e) => format!("{} ({e})", rv.outcome),
         None => rv.outcome.clone(),
     }
+}
+
+/// Per fault, its report details and those of its reverts as pretty JSON (leaders and
+/// failover times, per-pod drain outcomes, command results); faults without any are left out.
+pub(crate) fn fault_details(r: &RunReport) -> Vec<(String, String)> {
+    r.faults
+        .iter()
+        .filter_map(|f| {
+            let reverts: Vec<&serde_json::Value> = r
+                .reverts
+                .iter()
+                .filter(|rv| rv.fault_id == f.id && !rv.details.is_null())
+                .map(|rv| &rv.details)
+                .collect();
+            if f.details.is_null() && reverts.is_empty() {
+                return None;
+            }
+            let both = serde_json::json!({ "fault": f.details, "reverts": reverts });
+            Some((
+                f.id.clone(),
+                serde_json::to_string_pretty(&both).unwrap_or_default(),
+            ))
+        })
+        .collect()
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::escape::escape;
-use super::format::{revert_outcome, timestamp, unfinished_reverts, verdict_label};
+use super::format::{fault_details, revert_outcome, timestamp, unfinished_reverts, verdict_label};
 use super::tables::{self, Table};
 use super::{svg_timeline, RunReport};
 use crate::measure::format_ms;
@@ -39,9 +39,28 @@ pub fn render(r: &RunReport) -> String {
             table_html(&table)
         );
     }
+    details(&mut h, r);
     manual_steps(&mut h, r);
     h.push_str("</body>\n</html>\n");
     h
+}
+
+/// Fault details (leaders, failover times, per-pod outcomes, command results), folded.
+fn details(h: &mut String, r: &RunReport) {
+    let all = fault_details(r);
+    if all.is_empty() {
+        return;
+    }
+    h.push_str("<section>\n<h2>Fault details</h2>\n");
+    for (id, json) in all {
+        let _ = write!(
+            h,
+            "<details><summary>{}</summary><pre>{}</pre></details>\n",
+            escape(&id),
+            escape(&json)
+        );
+    }
+    h.push_str("</section>\n");
 }
 
 const LEGEND: &str = "<p class=\"legend\"><span class=\"sw ok\"></span>healthy sample <span class=\"sw fail\"></span>failed sample <span class=\"sw outage\"></span>outage <span class=\"sw fault\"></span>fault in place <span class=\"sw heal\"></span>heal (last revert)</p>";

@@ -1,5 +1,6 @@
 //! `junit.xml`: one test suite per run, one test case per judged expectation, plus
-//! "all faults reverted" and, for aborted or errored runs, "run completed".
+//! "all faults reverted" and, for every run that did not pass, "run completed" (so a
+//! failed step such as a timed-out wait-until is red even when every metric held).
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
@@ -78,9 +79,9 @@ fn reverts_status(r: &RunReport) -> TestCaseStatus {
     status
 }
 
-/// Only aborted or errored runs get this case; it fails with the reason.
+/// Every run that did not pass gets this case; it fails with the reason.
 fn run_completed(r: &RunReport) -> Option<TestCaseStatus> {
-    matches!(r.verdict, Verdict::Aborted | Verdict::Error).then(|| {
+    (r.verdict != Verdict::Pass).then(|| {
         failure(
             r.reason
                 .clone()
@@ -154,5 +155,17 @@ mod tests {
         let (cases, failures) = parse(&render(&r));
         assert!(!cases.contains(&"run completed".to_string()));
         assert!(failures.is_empty(), "{failures:?}");
+    }
+
+    #[test]
+    fn a_failed_step_is_red_even_when_every_metric_held() {
+        let mut r = sample_report();
+        r.verdict = crate::verdict::Verdict::Fail;
+        r.reason = Some("api not healthy for 2s within 30s".into());
+        r.reverts.retain(|rv| rv.outcome == "reverted");
+        r.expectations.retain(|e| e.passed);
+        let (cases, failures) = parse(&render(&r));
+        assert!(cases.contains(&"run completed".to_string()));
+        assert_eq!(failures, ["api not healthy for 2s within 30s"]);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::format::{revert_outcome, timestamp, unfinished_reverts, verdict_label};
+use super::format::{fault_details, revert_outcome, timestamp, unfinished_reverts, verdict_label};
 use super::tables::{self, Table};
 use super::RunReport;
 use crate::measure::format_ms;
@@ -52,8 +52,22 @@ pub fn render(r: &RunReport) -> String {
     ] {
         let _ = writeln!(out, "## {title}\n\n{}", table_md(&table));
     }
+    details(&mut out, r);
     manual_steps(&mut out, r);
     out
+}
+
+/// Fault details (leaders, failover times, per-pod outcomes, command results) as JSON.
+fn details(out: &mut String, r: &RunReport) {
+    let all = fault_details(r);
+    if all.is_empty() {
+        return;
+    }
+    out.push_str("## Fault details\n\n");
+    for (id, json) in all {
+        let fence = fence_for(std::slice::from_ref(&json));
+        let _ = writeln!(out, "**{}**\n\n{fence}json\n{json}\n{fence}\n", inline(&id));
+    }
 }
 
 /// Each unfinished revert with the commands to run by hand, in a code block.

@@ -90,11 +90,32 @@ pub struct FaultRecord {
     pub kind: String,
     pub description: String,
     pub step: usize,
+    /// When the injection started.
     pub injected_at_ms: Option<f64>,
+    /// When the first revert of this fault started (the heal moment).
     pub reverted_at_ms: Option<f64>,
+    /// `injected`, `failed` (see `error`) or `interrupted` (a signal or abort cut it short).
+    #[serde(default)]
+    pub injection: String,
+    /// Why the injection failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How its reverts ended: `reverted`, `failed`, `not-run`, or `none` (nothing to undo).
+    #[serde(default)]
+    pub revert: String,
     /// Fault-specific details (commands run, pods evicted, leaders, ...).
     #[serde(default)]
     pub details: serde_json::Value,
+}
+
+impl FaultRecord {
+    /// True when the fault is known to be undone (or had nothing to undo).
+    pub fn undone(&self) -> bool {
+        match self.revert.as_str() {
+            "" => self.reverted_at_ms.is_some(),
+            other => other == "reverted" || other == "none",
+        }
+    }
 }
 
 /// A probe, all its samples and what they measure.

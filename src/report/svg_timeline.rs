@@ -80,11 +80,18 @@ fn faults(svg: &mut String, r: &RunReport, scale: &Scale, bottom: f64) {
             continue;
         };
         let (x0, x1) = (scale.x(start), scale.x(end));
-        let (label, until) = match f.reverted_at_ms {
-            Some(at) => (escape(&f.id), format!("reverted {}", offset(at))),
-            None => (
+        let (label, until) = match (
+            f.injection.as_str(),
+            f.reverted_at_ms.filter(|_| f.undone()),
+        ) {
+            ("failed", _) => (
+                format!("{} (injection failed)", escape(&f.id)),
+                "injection failed".to_string(),
+            ),
+            (_, Some(at)) => (escape(&f.id), format!("reverted {}", offset(at))),
+            (_, None) => (
                 format!("{} (not reverted)", escape(&f.id)),
-                "never reverted".to_string(),
+                "not reverted".to_string(),
             ),
         };
         let _ = write!(

@@ -1,7 +1,7 @@
 //! The report's tables as plain-text cells; Markdown and HTML each lay them out and
 //! escape them in their own way.
 
-use super::format::{offset, opt_ms, pct, revert_outcome};
+use super::format::{injection_cell, offset, opt_ms, pct, revert_cell, revert_outcome};
 use super::RunReport;
 use crate::measure::format_ms;
 
@@ -95,7 +95,7 @@ pub(crate) fn outages(r: &RunReport) -> Table {
 /// Every fault: when it was in place and what it did.
 pub(crate) fn faults(r: &RunReport) -> Table {
     Table {
-        headers: &["Fault", "Kind", "Injected", "Reverted", "Description"],
+        headers: &["Fault", "Kind", "Injected", "Revert", "Description"],
         rows: r
             .faults
             .iter()
@@ -103,9 +103,8 @@ pub(crate) fn faults(r: &RunReport) -> Table {
                 vec![
                     f.id.clone(),
                     f.kind.clone(),
-                    f.injected_at_ms
-                        .map_or_else(|| "not injected".into(), offset),
-                    f.reverted_at_ms.map_or_else(|| "never".into(), offset),
+                    injection_cell(f),
+                    revert_cell(f),
                     f.description.clone(),
                 ]
             })
