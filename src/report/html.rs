@@ -53,9 +53,9 @@ fn details(h: &mut String, r: &RunReport) {
     }
     h.push_str("<section>\n<h2>Fault details</h2>\n");
     for (id, json) in all {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<details><summary>{}</summary><pre>{}</pre></details>\n",
+            "<details><summary>{}</summary><pre>{}</pre></details>",
             escape(&id),
             escape(&json)
         );
