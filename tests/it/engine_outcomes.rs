@@ -79,6 +79,10 @@ steps:
         .unwrap()
         .contains("injection failed"));
     assert!(marker.exists(), "a partially injected fault is reverted");
+    let fault = &r.report["faults"][0];
+    assert_eq!(fault["injection"], "failed", "{fault}");
+    assert!(fault["error"].as_str().unwrap().contains("exit 7"), "{fault}");
+    assert_eq!(fault["revert"], "reverted", "{fault}");
 }
 
 #[test]
@@ -110,6 +114,7 @@ steps:
     let revert = &r.report["reverts"][0];
     assert_eq!(revert["outcome"], "failed");
     assert!(revert["error"].as_str().unwrap().contains("cannot restart"));
+    assert_eq!(r.report["faults"][0]["revert"], "failed", "the fault is shown as still in place");
 }
 
 #[test]
