@@ -75,7 +75,9 @@ struct Mark {
 
 /// Shades each fault from injection to revert (or to the end of the run).
 fn faults(svg: &mut String, r: &RunReport, scale: &Scale, bottom: f64) {
-    for f in &r.faults {
+    for (i, f) in r.faults.iter().enumerate() {
+        // Alternate two label rows so faults that start close together stay readable.
+        let label_y = 12 + 11 * (i % 2);
         let Some((start, end)) = fault_span(f, scale.run_ms) else {
             continue;
         };
@@ -96,7 +98,7 @@ fn faults(svg: &mut String, r: &RunReport, scale: &Scale, bottom: f64) {
         };
         let _ = write!(
             svg,
-            r#"<g class="fault"><rect x="{x0:.1}" y="{TOP}" width="{:.1}" height="{:.1}"><title>{}: {} (injected {}, {until})</title></rect><text x="{:.1}" y="14">{label}</text></g>"#,
+            r#"<g class="fault"><rect x="{x0:.1}" y="{TOP}" width="{:.1}" height="{:.1}"><title>{}: {} (injected {}, {until})</title></rect><text x="{:.1}" y="{label_y}">{label}</text></g>"#,
             (x1 - x0).max(1.0),
             bottom - TOP,
             escape(&f.id),

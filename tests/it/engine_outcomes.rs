@@ -81,7 +81,10 @@ steps:
     assert!(marker.exists(), "a partially injected fault is reverted");
     let fault = &r.report["faults"][0];
     assert_eq!(fault["injection"], "failed", "{fault}");
-    assert!(fault["error"].as_str().unwrap().contains("exit 7"), "{fault}");
+    assert!(
+        fault["error"].as_str().unwrap().contains("exit 7"),
+        "{fault}"
+    );
     assert_eq!(fault["revert"], "reverted", "{fault}");
 }
 
@@ -114,7 +117,10 @@ steps:
     let revert = &r.report["reverts"][0];
     assert_eq!(revert["outcome"], "failed");
     assert!(revert["error"].as_str().unwrap().contains("cannot restart"));
-    assert_eq!(r.report["faults"][0]["revert"], "failed", "the fault is shown as still in place");
+    assert_eq!(
+        r.report["faults"][0]["revert"], "failed",
+        "the fault is shown as still in place"
+    );
 }
 
 #[test]
