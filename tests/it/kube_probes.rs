@@ -276,3 +276,45 @@ async fn the_kubeconfig_token_never_reaches_the_run_directory() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pod_delete_by_name_waits_for_the_replacement_to_be_ready() {
+    let c = FakeCluster::start();
+    for n in ["w-1", "w-2", "w-3"] {
+        c.fake.add_node(NodeSeed::worker(n));
+    }
+    let pods = c.fake.add_workload_with_pods(
+        &WorkloadSeed::deployment("default", "web", 3),
+        &["w-1", "w-2", "w-3"],
+    );
+    let recreate = Duration::from_secs(1);
+    c.fake.set_timing(ControllerTiming {
+        recreate_delay: recreate,
+        ..ControllerTiming::default()
+    });
+    let victim = pods[0].metadata.name.clone().expect("named");
+    let ctx = c.ctx();
+    let spec = crate::kube_fixture::fault(&format!(
+        "pod-delete: {{ namespace: default, name: {victim}, grace-period: 0s }}"
+    ));
+    let started = Instant::now();
+    let (injected, reverts) = crate::kube_fixture::inject(&ctx, &spec).await;
+    injected.expect("deleted");
+    crate::kube_fixture::revert_all(&ctx, &reverts).await;
+    let waited = started.elapsed();
+    let ready = c.fake.pods().iter().filter(|p| is_ready(p)).count();
+    assert_eq!(ready, 3, "the revert ended with the replacement Ready");
+    assert!(
+        waited >= recreate,
+        "the revert waited for the controller ({recreate:?}), not {waited:?}"
+    );
+}
+
+fn is_ready(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+    pod.metadata.deletion_timestamp.is_none()
+        && conditions
+            .into_iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+}

@@ -284,6 +284,11 @@ impl FakeKube {
         self.pods().into_iter().filter(on_node).collect()
     }
 
+    /// When the simulated kubelet last turned pod `namespace/name` Ready (ground truth).
+    pub fn became_ready(&self, full_name: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.lock().became_ready.get(full_name).copied()
+    }
+
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.lock().requests.clone()
     }
