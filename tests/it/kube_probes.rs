@@ -251,6 +251,47 @@ async fn lease_probe_reports_the_holder_and_the_failover_time() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn lease_freshness_follows_renewals_not_the_holders_clock() {
+    let c = FakeCluster::start();
+    let mut seed = LeaseSeed::new("kube-system", "scheduler", "cp-1");
+    seed.duration_seconds = 1;
+    c.fake.add_lease(seed);
+    let lease = sampler(&c, "lease: { name: scheduler }", Duration::from_secs(2));
+    // The holder's clock is an hour behind: still healthy while it keeps renewing.
+    let skew = chrono::Duration::hours(-1);
+    for _ in 0..4 {
+        c.fake.renew_lease_skewed("kube-system", "scheduler", skew);
+        let ok = lease
+            .sample()
+            .await
+            .expect("renewed, whatever its clock says");
+        assert_eq!(ok.unwrap()["holder"], "cp-1");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    // Renewals stop: unhealthy once a full lease duration passes without one.
+    let stopped = Instant::now();
+    lease.sample().await.expect("not overdue yet");
+    let err = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Err(e) = lease.sample().await {
+            break e;
+        }
+        assert!(stopped.elapsed() < Duration::from_secs(3), "never overdue");
+    };
+    assert!(
+        stopped.elapsed() >= Duration::from_millis(1000 - 400),
+        "overdue only after the 1s duration: {:?}",
+        stopped.elapsed()
+    );
+    assert!(err.contains("not renewed"), "{err}");
+    // A new holder is a renewal: healthy again, with the failover.
+    c.fake.set_lease_holder("kube-system", "scheduler", "cp-2");
+    let back = lease.sample().await.expect("new holder").unwrap();
+    assert_eq!(back["failover"]["from"], "cp-1");
+    assert_eq!(back["failover"]["to"], "cp-2");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_kubeconfig_token_never_reaches_the_run_directory() {
     let c = FakeCluster::start();
     let token = "kubedrill-test-s3cret-token";

@@ -245,6 +245,14 @@ impl FakeKube {
         });
     }
 
+    /// Sets the Lease's renewTime to now as read on a holder clock `skew` off the test's.
+    pub fn renew_lease_skewed(&self, namespace: &str, name: &str, skew: chrono::Duration) {
+        let at = (chrono::Utc::now() + skew).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        self.modify("Lease", namespace, name, |lease| {
+            lease["spec"]["renewTime"] = json!(at)
+        });
+    }
+
     // --- reading state ----------------------------------------------------------------------
 
     /// The stored object of type `K`; `namespace` is ignored for cluster-scoped kinds.
