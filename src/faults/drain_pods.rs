@@ -1,7 +1,7 @@
 //! Evicting the pods of one node and following each: eviction requested, refusals by
 //! disruption budgets, gone, and its replacement Ready (where and when).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -107,8 +107,11 @@ pub struct PodOutcome {
 pub struct Replacement {
     pub pod: String,
     pub node: String,
-    /// When kubedrill saw it Ready.
+    /// When it turned Ready: the Ready condition's `lastTransitionTime`, kept between the
+    /// last poll that saw it not Ready and `seen_ready_at`; `seen_ready_at` without one.
     pub ready_at: DateTime<Utc>,
+    /// When kubedrill's poll first saw it Ready.
+    pub seen_ready_at: DateTime<Utc>,
     /// From the evicted pod being gone to its replacement Ready, in milliseconds.
     pub ready_after_gone_ms: u64,
 }
@@ -131,7 +134,8 @@ fn update(outcomes: &Outcomes, i: usize, f: impl FnOnce(&mut PodOutcome)) {
 }
 
 /// Evicts every non-skipped pod of `node` concurrently and waits until each is gone, within
-/// the drain timeout; then watches for replacements within the replacement timeout.
+/// the drain timeout; each pod's replacement is watched from the moment that pod is gone,
+/// within the replacement timeout.
 pub async fn drain(
     client: &kube::Client,
     node: &str,
@@ -154,22 +158,30 @@ pub async fn drain(
             })
             .collect(),
     ));
-    let all = futures::future::try_join_all(
-        evict
-            .iter()
-            .enumerate()
-            .map(|(i, p)| evict_until_gone(client, p, plan, &outcomes, i)),
-    );
-    match tokio::time::timeout(plan.timeout, all).await {
-        Err(_) => return Err(timeout_error(node, plan.timeout, &outcomes)),
-        Ok(Err(e)) => return Err(e),
-        Ok(Ok(_)) => {}
-    }
-    let drain_ms = started.elapsed().as_millis() as u64;
-    if !plan.replacement_timeout.is_zero() {
-        let watch = watch_replacements(client, &evict, known, &outcomes);
-        let _ = tokio::time::timeout(plan.replacement_timeout, watch).await;
-    }
+    let claimed = Mutex::new(known);
+    let deadline = tokio::time::Instant::from_std(started + plan.timeout);
+    let all = futures::future::try_join_all(evict.iter().enumerate().map(|(i, p)| {
+        let (outcomes, claimed) = (&outcomes, &claimed);
+        async move {
+            let gone =
+                tokio::time::timeout_at(deadline, evict_until_gone(client, p, plan, outcomes, i))
+                    .await
+                    .map_err(|_| None)?
+                    .map_err(Some)?;
+            if p.owner_uid.is_some() && !plan.replacement_timeout.is_zero() {
+                let watch = watch_replacement(client, p, started_at, claimed, outcomes, i);
+                let _ = tokio::time::timeout(plan.replacement_timeout, watch).await;
+            }
+            Ok::<Instant, Option<FaultError>>(gone)
+        }
+    }));
+    let gone = match all.await {
+        Err(None) => return Err(timeout_error(node, plan.timeout, &outcomes)),
+        Err(Some(e)) => return Err(e),
+        Ok(gone) => gone,
+    };
+    let last_gone = gone.into_iter().max().unwrap_or(started);
+    let drain_ms = last_gone.duration_since(started).as_millis() as u64;
     let pods = outcomes.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Ok(NodeDrain {
         node: node.to_string(),
@@ -203,7 +215,7 @@ async fn evict_until_gone(
     plan: &EvictionPlan,
     outcomes: &Outcomes,
     i: usize,
-) -> Result<(), FaultError> {
+) -> Result<Instant, FaultError> {
     let requested = Instant::now();
     update(outcomes, i, |o| o.eviction_requested_at = Some(Utc::now()));
     let fail = |e: kube::Error| FaultError(format!("cannot evict {}: {e}", p.pod));
@@ -240,7 +252,7 @@ async fn evict_until_gone(
                 o.gone_at = Some(Utc::now());
                 o.gone_after_ms = Some(after);
             });
-            return Ok(());
+            return Ok(Instant::now());
         }
         tokio::time::sleep(POLL).await;
     }
@@ -281,58 +293,74 @@ impl PodOutcome {
     }
 }
 
-/// Until every evicted pod with a controller has a Ready replacement (the caller bounds it).
-async fn watch_replacements(
+/// Until the evicted pod `p` (which has a controller) has a Ready replacement: a pod of the
+/// same controller that did not exist when the drain started and that no other evicted pod
+/// took (the caller bounds it).
+async fn watch_replacement(
     client: &kube::Client,
-    evict: &[PodPlan],
-    mut claimed: BTreeSet<String>,
+    p: &PodPlan,
+    drain_started: DateTime<Utc>,
+    claimed: &Mutex<BTreeSet<String>>,
     outcomes: &Outcomes,
+    i: usize,
 ) {
-    let mut waiting: BTreeMap<usize, &PodPlan> = evict
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.owner_uid.is_some())
-        .collect();
-    while !waiting.is_empty() {
-        let namespaces: BTreeSet<&str> = waiting.values().map(|p| p.namespace.as_str()).collect();
-        for ns in namespaces {
-            let Ok(found) = pods::matching(client, ns, None).await else {
-                continue;
-            };
-            let in_ns: Vec<usize> = waiting
-                .iter()
-                .filter(|(_, p)| p.namespace == ns)
-                .map(|(i, _)| *i)
-                .collect();
-            for i in in_ns {
-                let owner = waiting[&i].owner_uid.as_deref();
-                let new = found.iter().find(|c| {
-                    pods::is_ready(c)
-                        && !claimed.contains(pods::uid(c))
-                        && pods::controller(c).map(|o| o.uid.as_str()) == owner
-                });
-                if let Some(new) = new {
-                    claimed.insert(pods::uid(new).to_string());
-                    record_replacement(outcomes, i, new);
-                    waiting.remove(&i);
-                }
+    let owner = p.owner_uid.as_deref();
+    // Not Ready at the previous poll's request: the replacement turned Ready after that.
+    let mut not_ready_since = drain_started;
+    loop {
+        let asked_at = Utc::now();
+        if let Ok(found) = pods::matching(client, &p.namespace, None).await {
+            let seen_at = Utc::now();
+            let mut claimed = claimed.lock().unwrap_or_else(|p| p.into_inner());
+            let new = found.iter().find(|c| {
+                pods::is_ready(c)
+                    && !claimed.contains(pods::uid(c))
+                    && pods::controller(c).map(|o| o.uid.as_str()) == owner
+            });
+            if let Some(new) = new {
+                claimed.insert(pods::uid(new).to_string());
+                let ready_at = ready_time(new, not_ready_since, seen_at);
+                record_replacement(outcomes, i, new, ready_at, seen_at);
+                return;
             }
+            not_ready_since = asked_at;
         }
-        if !waiting.is_empty() {
-            tokio::time::sleep(POLL).await;
-        }
+        tokio::time::sleep(POLL).await;
     }
 }
 
-fn record_replacement(outcomes: &Outcomes, i: usize, new: &Pod) {
-    let now = Utc::now();
+/// When `pod` turned Ready: its Ready condition's `lastTransitionTime` when the server gives
+/// one, kept within what the polls saw (not Ready at `after`, Ready at `seen_at`), since the
+/// server's clock may be skewed and real servers give whole seconds; else `seen_at`.
+fn ready_time(pod: &Pod, after: DateTime<Utc>, seen_at: DateTime<Utc>) -> DateTime<Utc> {
+    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+    let transition = conditions
+        .into_iter()
+        .flatten()
+        .find(|c| c.type_ == "Ready" && c.status == "True")
+        .and_then(|c| c.last_transition_time.as_ref())
+        .and_then(|t| DateTime::from_timestamp(t.0.as_second(), t.0.subsec_nanosecond() as u32));
+    match transition {
+        Some(t) if after <= seen_at => t.clamp(after, seen_at),
+        Some(_) | None => seen_at,
+    }
+}
+
+fn record_replacement(
+    outcomes: &Outcomes,
+    i: usize,
+    new: &Pod,
+    ready_at: DateTime<Utc>,
+    seen_at: DateTime<Utc>,
+) {
     update(outcomes, i, |o| {
-        let gone = o.gone_at.unwrap_or(now);
+        let gone = o.gone_at.unwrap_or(seen_at);
         o.replacement = Some(Replacement {
             pod: pods::full_name(new),
             node: pods::node_of(new).to_string(),
-            ready_at: now,
-            ready_after_gone_ms: (now - gone).num_milliseconds().max(0) as u64,
+            ready_at,
+            seen_ready_at: seen_at,
+            ready_after_gone_ms: (ready_at - gone).num_milliseconds().max(0) as u64,
         });
     });
 }

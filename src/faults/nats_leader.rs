@@ -402,9 +402,11 @@ impl Prepared for PreparedKill {
 
     fn inject(self: Box<Self>) -> BoxFuture<'static, Result<serde_json::Value, FaultError>> {
         Box::pin(async move {
-            let began = Instant::now();
-            let how = self.kill().await?;
-            let killed_at = Instant::now();
+            // Failover is timed from just before the kill is sent: the kill command's own
+            // round trip (an SSH session adds 150-250 ms) may already include the failover.
+            // `kill_ms` is how long the command took, the measurement's uncertainty.
+            let (how, sent_at) = self.kill().await?;
+            let kill_ms = sent_at.elapsed().as_secs_f64() * 1000.0;
             let of = self.spec.leader_of();
             let budget = self.spec.failover_timeout.get();
             let fast = Monitor::new(
@@ -416,7 +418,7 @@ impl Prepared for PreparedKill {
                 _ => self.monitor.clone(),
             };
             let mut new_leader = None;
-            while killed_at.elapsed() < budget {
+            while sent_at.elapsed() < budget {
                 if let Ok(Some(name)) =
                     current_leader(&monitor, &self.servers, &of, Some(&self.leader.name)).await
                 {
@@ -427,14 +429,14 @@ impl Prepared for PreparedKill {
             }
             let failover_ms = new_leader
                 .as_ref()
-                .map(|_| killed_at.elapsed().as_secs_f64() * 1000.0);
+                .map(|_| sent_at.elapsed().as_secs_f64() * 1000.0);
             Ok(serde_json::json!({
                 "leader_of": of.to_string(),
                 "mode": self.spec.kill,
                 "old_leader": self.leader.name,
                 "node": self.leader.node,
                 "kill": how,
-                "kill_ms": (killed_at - began).as_secs_f64() * 1000.0,
+                "kill_ms": kill_ms,
                 "new_leader": new_leader,
                 "failover_ms": failover_ms,
                 "failover_timed_out": new_leader.is_none(),
@@ -444,12 +446,14 @@ impl Prepared for PreparedKill {
 }
 
 impl PreparedKill {
-    async fn kill(&self) -> Result<String, FaultError> {
+    /// Kills the leader; returns what was run and the instant just before it was sent.
+    async fn kill(&self) -> Result<(String, Instant), FaultError> {
         match &self.kill {
             Kill::Node { node, argv } => {
                 let access = inventory_node(&self.ctx, node)?;
+                let sent_at = Instant::now();
                 run_checked(access, argv, self.spec.timeout.get()).await?;
-                Ok(argv.join(" "))
+                Ok((argv.join(" "), sent_at))
             }
             Kill::DeletePod { namespace, grace } => {
                 let client = cluster_client(&self.ctx).await?;
@@ -458,16 +462,18 @@ impl PreparedKill {
                     grace_period_seconds: Some(*grace),
                     ..Default::default()
                 };
+                let sent_at = Instant::now();
                 api.delete(&self.leader.name, &params).await.map_err(|e| {
                     FaultError(format!(
                         "deleting pod {namespace}/{}: {e}",
                         self.leader.name
                     ))
                 })?;
-                Ok(format!(
+                let how = format!(
                     "delete pod {namespace}/{} --grace-period={grace}",
                     self.leader.name
-                ))
+                );
+                Ok((how, sent_at))
             }
         }
     }

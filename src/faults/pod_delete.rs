@@ -132,6 +132,10 @@ impl FaultKind for PodDeleteFault {
             let found = pods::matching(&client, &spec.namespace, selector.as_deref())
                 .await
                 .map_err(|e| FaultError(format!("cannot list pods: {e}")))?;
+            // Count Ready pods over the whole selector the revert waits on: with `name`, the
+            // derived selector also matches the pod's siblings, and counting only the named
+            // pod would let the revert finish before its replacement is Ready.
+            let ready_before = found.iter().filter(|p| pods::is_ready(p)).count();
             let mut live: Vec<Pod> = found
                 .into_iter()
                 .filter(|p| p.metadata.deletion_timestamp.is_none())
@@ -140,7 +144,6 @@ impl FaultKind for PodDeleteFault {
             if live.is_empty() {
                 return Err(FaultError(format!("no {} found", spec.what())));
             }
-            let ready_before = live.iter().filter(|p| pods::is_ready(p)).count();
             let wanted = spec.how_many(live.len());
             if wanted > live.len() {
                 return Err(FaultError(format!(
@@ -161,7 +164,7 @@ impl FaultKind for PodDeleteFault {
                 client,
                 namespace: spec.namespace.clone(),
                 selector,
-                min_ready: ready_before - lost_for_good,
+                min_ready: ready_before.saturating_sub(lost_for_good),
                 victims: live,
                 grace: spec.grace_period.map(|g| g.get().as_secs() as i64),
             })

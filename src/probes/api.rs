@@ -78,6 +78,16 @@ impl ProbeKind for ApiProbe {
         if self.discover_endpoints && !self.endpoints.is_empty() {
             errs.add(at, "give `endpoints` or `discover-endpoints`, not both");
         }
+        // The list is timed through the kubeconfig's server only; with endpoints it was
+        // silently skipped, so refuse the combination instead of measuring nothing.
+        if self.list_latency && self.per_endpoint() {
+            errs.add(
+                at.key("list-latency"),
+                "`list-latency` times a list through the kubeconfig's server and cannot be \
+                 combined with `endpoints` or `discover-endpoints`; use a second `api` probe \
+                 with `list-latency: true` and no endpoints",
+            );
+        }
     }
 
     fn target(&self) -> String {
@@ -225,5 +235,41 @@ impl Sampler for ApiSampler {
             }
             Ok(Some(detail))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn errors_of(api: &str) -> Vec<String> {
+        let doc = format!(
+            "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: {{ name: t }}\ntarget: {{ context: c }}\nprobes:\n  - name: api\n    interval: 1s\n    api: {api}\nsteps:\n  - wait: 1s\n"
+        );
+        match crate::scenario::load_str(Path::new("t.yaml"), &doc, &Default::default()) {
+            Ok(_) => Vec::new(),
+            Err(errs) => errs.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn list_latency_is_refused_with_endpoints() {
+        for api in [
+            "{ endpoints: [\"https://10.0.0.1:6443\"], list-latency: true }",
+            "{ discover-endpoints: true, list-latency: true }",
+        ] {
+            let errs = errors_of(api);
+            assert_eq!(errs.len(), 1, "{api}: {errs:?}");
+            assert!(
+                errs[0].contains("probes[0].api.list-latency")
+                    && errs[0].contains("cannot be combined"),
+                "{errs:?}"
+            );
+        }
+        assert_eq!(errors_of("{ list-latency: true }"), Vec::<String>::new());
+        assert_eq!(
+            errors_of("{ discover-endpoints: true }"),
+            Vec::<String>::new()
+        );
     }
 }

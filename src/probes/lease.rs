@@ -1,9 +1,10 @@
-//! `lease`: a leader-election Lease. Healthy while it has a holder whose lease has not
-//! expired; the holder is in every sample's detail, and when it changes the failover time
-//! (new acquireTime minus the old holder's last renewTime) is in that sample's detail.
+//! `lease`: a leader-election Lease. Healthy while it has a holder that keeps renewing it
+//! (renewTime advances at least once per leaseDurationSeconds, timed locally); the holder is
+//! in every sample's detail, and when it changes the failover time (new acquireTime minus the
+//! old holder's last renewTime seen) is in that sample's detail.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -23,7 +24,8 @@ pub struct LeaseProbe {
     #[serde(default = "kube_system")]
     pub namespace: String,
     pub name: String,
-    /// Unhealthy when renewTime is older than leaseDurationSeconds (nobody leads).
+    /// Unhealthy when the sampler has seen renewTime not advance for longer than
+    /// leaseDurationSeconds (nobody leads), timed on the local clock.
     #[serde(default = "yes")]
     pub require_fresh: bool,
 }
@@ -39,7 +41,7 @@ fn yes() -> bool {
 impl ProbeKind for LeaseProbe {
     const KIND: &'static str = "lease";
     const SUMMARY: &'static str =
-        "leader-election Lease: holder in the detail, failover time when it changes, unhealthy when expired";
+        "leader-election Lease: holder in the detail, failover time when it changes, unhealthy when not renewed within its duration";
     const EXAMPLE: &'static str = "name: kcm-leader\ninterval: 500ms\ntimeout: 2s\nlease: { namespace: kube-system, name: kube-controller-manager }";
 
     fn needs_cluster(&self) -> bool {
@@ -60,50 +62,88 @@ impl ProbeKind for LeaseProbe {
         Ok(Box::new(LeaseSampler {
             spec: self.clone(),
             client: ProbeClient::new(ctx, timeout),
-            last: Mutex::new(None),
+            watch: LeaseWatch::default(),
         }))
     }
 }
 
-/// The holder seen at the previous sample, with its last renewTime.
+/// The holder seen at the previous sample, with its last renewTime and when (on the local
+/// monotonic clock) the sampler last saw the Lease renewed.
 #[derive(Debug, Clone)]
 struct Held {
     holder: String,
     renewed: Option<Timestamp>,
+    renewal_seen: Instant,
 }
 
 struct LeaseSampler {
     spec: LeaseProbe,
     client: ProbeClient,
+    watch: LeaseWatch,
+}
+
+/// What the sampler remembers of the Lease between samples.
+#[derive(Default)]
+struct LeaseWatch {
     last: Mutex<Option<Held>>,
 }
 
-impl LeaseSampler {
-    /// Records `now_held`; the failover detail when the holder changed since the last sample.
-    fn observe(&self, now_held: &Held, acquired: Option<Timestamp>) -> Option<serde_json::Value> {
+/// What one look at the Lease told, against the previous look.
+struct Observation {
+    /// The failover detail when the holder changed since the last sample.
+    failover: Option<serde_json::Value>,
+    /// How long the sampler has seen no renewal.
+    unrenewed_for: Duration,
+}
+
+impl LeaseWatch {
+    /// Records what this sample saw. Freshness is judged by renewTime advancing between
+    /// samples, timed on the local clock, never by comparing the server's renewTime with the
+    /// local wall clock (clock skew would read as an outage). The first sample counts as a
+    /// renewal: nothing tells yet whether the holder still renews.
+    fn observe(
+        &self,
+        holder: &str,
+        renewed: Option<Timestamp>,
+        acquired: Option<Timestamp>,
+        now: Instant,
+    ) -> Observation {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        let change = match last.as_ref() {
-            Some(prev) if prev.holder != now_held.holder => {
-                let gap = match (prev.renewed, acquired) {
-                    (Some(r), Some(a)) => Some((a.as_millisecond() - r.as_millisecond()).max(0)),
-                    _ => None,
-                };
-                Some(serde_json::json!({
-                    "from": prev.holder, "to": now_held.holder, "failover_ms": gap,
-                }))
+        let (failover, renewal_seen) = match last.as_ref() {
+            None => (None, now),
+            Some(prev) => {
+                let changed = prev.holder != holder;
+                let failover = changed.then(|| {
+                    // From the old holder's last renewTime the sampler saw to the new
+                    // holder's acquireTime (both written by the cluster, not read locally).
+                    let gap = match (prev.renewed, acquired) {
+                        (Some(r), Some(a)) => {
+                            Some((a.as_millisecond() - r.as_millisecond()).max(0))
+                        }
+                        _ => None,
+                    };
+                    serde_json::json!({ "from": prev.holder, "to": holder, "failover_ms": gap })
+                });
+                let renewal = changed || prev.renewed != renewed;
+                (failover, if renewal { now } else { prev.renewal_seen })
             }
-            _ => None,
         };
-        *last = Some(now_held.clone());
-        change
+        *last = Some(Held {
+            holder: holder.to_string(),
+            renewed,
+            renewal_seen,
+        });
+        Observation {
+            failover,
+            unrenewed_for: now.saturating_duration_since(renewal_seen),
+        }
     }
 }
 
-fn expired(spec: &LeaseSpec, now: Timestamp) -> Option<i64> {
-    let renewed = spec.renew_time.as_ref()?.0;
-    let duration_ms = i64::from(spec.lease_duration_seconds?) * 1000;
-    let age = now.as_millisecond() - renewed.as_millisecond();
-    (age > duration_ms).then_some(age - duration_ms)
+/// How long past `leaseDurationSeconds` the Lease has gone unrenewed, when it has.
+fn overdue(spec: &LeaseSpec, unrenewed_for: Duration) -> Option<Duration> {
+    let duration = Duration::from_secs(u64::try_from(spec.lease_duration_seconds?).ok()?);
+    unrenewed_for.checked_sub(duration).filter(|d| !d.is_zero())
 }
 
 impl Sampler for LeaseSampler {
@@ -116,24 +156,76 @@ impl Sampler for LeaseSampler {
             let Some(holder) = spec.holder_identity.clone().filter(|h| !h.is_empty()) else {
                 return Err(format!("Lease {} has no holder", self.spec.name));
             };
-            let held = Held {
-                holder: holder.clone(),
-                renewed: spec.renew_time.as_ref().map(|t| t.0),
-            };
-            let failover = self.observe(&held, spec.acquire_time.as_ref().map(|t| t.0));
+            let seen = self.watch.observe(
+                &holder,
+                spec.renew_time.as_ref().map(|t| t.0),
+                spec.acquire_time.as_ref().map(|t| t.0),
+                Instant::now(),
+            );
+            // A new holder counts as a renewal, so the sample that sees a failover is never
+            // failed for freshness; the error still names it, should that ever change.
             if self.spec.require_fresh {
-                if let Some(late) = expired(&spec, Timestamp::now()) {
-                    return Err(format!("lease held by {holder} expired {late}ms ago"));
+                if let Some(late) = overdue(&spec, seen.unrenewed_for) {
+                    let mut error = format!(
+                        "lease held by {holder} not renewed for {}ms ({}ms past its {}s duration)",
+                        seen.unrenewed_for.as_millis(),
+                        late.as_millis(),
+                        spec.lease_duration_seconds.unwrap_or_default()
+                    );
+                    if let Some(f) = &seen.failover {
+                        error.push_str(&format!("; failover {f}"));
+                    }
+                    return Err(error);
                 }
             }
             let mut detail = serde_json::json!({
                 "holder": holder,
                 "transitions": spec.lease_transitions,
             });
-            if let Some(f) = failover {
+            if let Some(f) = seen.failover {
                 detail["failover"] = f;
             }
             Ok(Some(detail))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: i64) -> Option<Timestamp> {
+        Some(Timestamp::from_millisecond(ms).unwrap())
+    }
+
+    #[test]
+    fn freshness_is_renewals_seen_and_a_failover_is_a_renewal() {
+        let s = LeaseWatch::default();
+        let t0 = Instant::now();
+        let spec = LeaseSpec {
+            lease_duration_seconds: Some(15),
+            ..Default::default()
+        };
+        // renewTime far from the local clock does not matter; only its advancing does.
+        assert_eq!(
+            s.observe("a", at(1_000), None, t0).unrenewed_for,
+            Duration::ZERO
+        );
+        let renewed = s.observe("a", at(3_000), None, t0 + Duration::from_secs(10));
+        assert_eq!(renewed.unrenewed_for, Duration::ZERO);
+        let stale = s.observe("a", at(3_000), None, t0 + Duration::from_secs(26));
+        assert_eq!(
+            overdue(&spec, stale.unrenewed_for),
+            Some(Duration::from_secs(1))
+        );
+        // The new holder took over long after the old one's last renewal seen (3s).
+        let over = s.observe("b", at(20_000), at(19_500), t0 + Duration::from_secs(27));
+        assert_eq!(over.unrenewed_for, Duration::ZERO, "a new holder is fresh");
+        let f = over.failover.expect("failover");
+        assert_eq!(
+            (f["from"].as_str(), f["to"].as_str()),
+            (Some("a"), Some("b"))
+        );
+        assert_eq!(f["failover_ms"], 16_500);
     }
 }

@@ -92,7 +92,16 @@ async fn drain_skips_daemonset_and_mirror_pods_retries_the_budget_and_sends_the_
             replacement["node"].is_string() && replacement["node"] != "node-a",
             "{p}"
         );
-        assert!(replacement["ready_at"].is_string(), "{p}");
+        // The reported Ready time is the server's, within one poll (200 ms) of the truth.
+        let reported: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(replacement["ready_at"].clone()).expect("ready_at");
+        let full_name = replacement["pod"].as_str().expect("replacement pod");
+        let truth = c
+            .fake
+            .became_ready(full_name)
+            .expect("the fake made it Ready");
+        let off = (reported - truth).num_milliseconds().abs();
+        assert!(off <= 200 + 50, "ready_at {reported} vs truth {truth}: {p}");
         assert!(
             p["gone_at"].is_string() && p["eviction_requested_at"].is_string(),
             "{p}"

@@ -251,6 +251,47 @@ async fn lease_probe_reports_the_holder_and_the_failover_time() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn lease_freshness_follows_renewals_not_the_holders_clock() {
+    let c = FakeCluster::start();
+    let mut seed = LeaseSeed::new("kube-system", "scheduler", "cp-1");
+    seed.duration_seconds = 1;
+    c.fake.add_lease(seed);
+    let lease = sampler(&c, "lease: { name: scheduler }", Duration::from_secs(2));
+    // The holder's clock is an hour behind: still healthy while it keeps renewing.
+    let skew = chrono::Duration::hours(-1);
+    for _ in 0..4 {
+        c.fake.renew_lease_skewed("kube-system", "scheduler", skew);
+        let ok = lease
+            .sample()
+            .await
+            .expect("renewed, whatever its clock says");
+        assert_eq!(ok.unwrap()["holder"], "cp-1");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    // Renewals stop: unhealthy once a full lease duration passes without one.
+    let stopped = Instant::now();
+    lease.sample().await.expect("not overdue yet");
+    let err = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Err(e) = lease.sample().await {
+            break e;
+        }
+        assert!(stopped.elapsed() < Duration::from_secs(3), "never overdue");
+    };
+    assert!(
+        stopped.elapsed() >= Duration::from_millis(1000 - 400),
+        "overdue only after the 1s duration: {:?}",
+        stopped.elapsed()
+    );
+    assert!(err.contains("not renewed"), "{err}");
+    // A new holder is a renewal: healthy again, with the failover.
+    c.fake.set_lease_holder("kube-system", "scheduler", "cp-2");
+    let back = lease.sample().await.expect("new holder").unwrap();
+    assert_eq!(back["failover"]["from"], "cp-1");
+    assert_eq!(back["failover"]["to"], "cp-2");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_kubeconfig_token_never_reaches_the_run_directory() {
     let c = FakeCluster::start();
     let token = "kubedrill-test-s3cret-token";
@@ -275,4 +316,46 @@ async fn the_kubeconfig_token_never_reaches_the_run_directory() {
             entry.path().display()
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pod_delete_by_name_waits_for_the_replacement_to_be_ready() {
+    let c = FakeCluster::start();
+    for n in ["w-1", "w-2", "w-3"] {
+        c.fake.add_node(NodeSeed::worker(n));
+    }
+    let pods = c.fake.add_workload_with_pods(
+        &WorkloadSeed::deployment("default", "web", 3),
+        &["w-1", "w-2", "w-3"],
+    );
+    let recreate = Duration::from_secs(1);
+    c.fake.set_timing(ControllerTiming {
+        recreate_delay: recreate,
+        ..ControllerTiming::default()
+    });
+    let victim = pods[0].metadata.name.clone().expect("named");
+    let ctx = c.ctx();
+    let spec = crate::kube_fixture::fault(&format!(
+        "pod-delete: {{ namespace: default, name: {victim}, grace-period: 0s }}"
+    ));
+    let started = Instant::now();
+    let (injected, reverts) = crate::kube_fixture::inject(&ctx, &spec).await;
+    injected.expect("deleted");
+    crate::kube_fixture::revert_all(&ctx, &reverts).await;
+    let waited = started.elapsed();
+    let ready = c.fake.pods().iter().filter(|p| is_ready(p)).count();
+    assert_eq!(ready, 3, "the revert ended with the replacement Ready");
+    assert!(
+        waited >= recreate,
+        "the revert waited for the controller ({recreate:?}), not {waited:?}"
+    );
+}
+
+fn is_ready(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+    pod.metadata.deletion_timestamp.is_none()
+        && conditions
+            .into_iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
 }

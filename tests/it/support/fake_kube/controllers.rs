@@ -60,6 +60,8 @@ fn mark_ready(state: &mut ClusterState, now: Instant) {
             .map(|p| ObjectKey::of("Pod", p))
         {
             state.modify(&key, |pod| meta::set_pod_ready(pod, true));
+            let full_name = format!("{}/{}", key.namespace, key.name);
+            state.became_ready.insert(full_name, chrono::Utc::now());
         }
     }
 }

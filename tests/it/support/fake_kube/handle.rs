@@ -245,6 +245,14 @@ impl FakeKube {
         });
     }
 
+    /// Sets the Lease's renewTime to now as read on a holder clock `skew` off the test's.
+    pub fn renew_lease_skewed(&self, namespace: &str, name: &str, skew: chrono::Duration) {
+        let at = (chrono::Utc::now() + skew).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        self.modify("Lease", namespace, name, |lease| {
+            lease["spec"]["renewTime"] = json!(at)
+        });
+    }
+
     // --- reading state ----------------------------------------------------------------------
 
     /// The stored object of type `K`; `namespace` is ignored for cluster-scoped kinds.
@@ -282,6 +290,11 @@ impl FakeKube {
     pub fn pods_on_node(&self, node: &str) -> Vec<Pod> {
         let on_node = |p: &Pod| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node);
         self.pods().into_iter().filter(on_node).collect()
+    }
+
+    /// When the simulated kubelet last turned pod `namespace/name` Ready (ground truth).
+    pub fn became_ready(&self, full_name: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.lock().became_ready.get(full_name).copied()
     }
 
     pub fn requests(&self) -> Vec<RequestRecord> {

@@ -63,6 +63,8 @@ pub struct ClusterState {
     pub deletions: Vec<DeleteRecord>,
     /// Pods (by uid) that turn Ready at the given time.
     pub ready_at: HashMap<String, Instant>,
+    /// When the simulated kubelet last turned each pod (`namespace/name`) Ready.
+    pub became_ready: HashMap<String, chrono::DateTime<chrono::Utc>>,
     /// Terminating pods (by uid) removed at the given time.
     pub remove_at: HashMap<String, (ObjectKey, Instant)>,
     /// Nodes each DaemonSet (namespace, name) runs on.
