@@ -41,11 +41,25 @@ pub struct EtcdPartitionFault {
     /// Timeout of each command and status request.
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
+    /// How long to watch the remaining members elect a new leader after the rules are in
+    /// place (when the leader was isolated); the time it took goes into the details.
+    #[serde(default = "default_failover_timeout")]
+    pub failover_timeout: HumanDuration,
 }
 
 fn default_timeout() -> HumanDuration {
     HumanDuration(std::time::Duration::from_secs(10))
 }
+
+fn default_failover_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(30))
+}
+
+/// Pause between two reads of the remaining members while they elect a leader.
+const FAILOVER_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+/// Bound of one status read while watching the election, so a hanging member cannot
+/// stretch one poll far past the next.
+const FAILOVER_READ: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A member as the scenario names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +164,9 @@ impl FaultKind for EtcdPartitionFault {
         }
         if self.timeout.get().is_zero() {
             errs.add(at.key("timeout"), "must be longer than zero");
+        }
+        if self.failover_timeout.get().is_zero() {
+            errs.add(at.key("failover-timeout"), "must be longer than zero");
         }
     }
 
@@ -328,15 +345,25 @@ async fn resolve(
             return Err(FaultError(format!("refusing: {why}")));
         }
     }
+    let remaining = members
+        .iter()
+        .filter(|m| !targets.contains(m))
+        .cloned()
+        .collect();
+    let read_timeout = spec.timeout.get().min(FAILOVER_READ);
     Ok(PreparedPartition {
         ctx: ctx.clone(),
         chain: chain_name(&format!("{:06x}", rand::random::<u32>() & 0xff_ffff)),
         client_traffic: spec.client_traffic,
         timeout: spec.timeout,
+        failover_timeout: spec.failover_timeout.get(),
+        watcher: Gateway::new(spec.tls.as_ref(), read_timeout).map_err(FaultError::new)?,
+        read_timeout,
         leader_before: leader,
         term_before: view.term(),
         size,
         targets,
+        remaining,
     })
 }
 
@@ -361,10 +388,61 @@ struct PreparedPartition {
     chain: String,
     client_traffic: bool,
     timeout: HumanDuration,
+    failover_timeout: std::time::Duration,
+    /// A gateway whose requests are bounded by `read_timeout`, for watching the election.
+    watcher: Gateway,
+    read_timeout: std::time::Duration,
     leader_before: Option<String>,
     term_before: Option<u64>,
     size: usize,
     targets: Vec<EtcdMember>,
+    /// The members left connected; they elect the new leader.
+    remaining: Vec<EtcdMember>,
+}
+
+/// What the remaining members did about the leader after the rules went in.
+#[derive(Debug, Clone, PartialEq)]
+enum Failover {
+    /// The leader was not isolated and the remaining members still follow it.
+    NoChange { leader: String, term: Option<u64> },
+    /// A quorum of the remaining members agreed on a new leader in a higher term.
+    NewLeader {
+        leader: String,
+        term: Option<u64>,
+        after: std::time::Duration,
+    },
+    /// No new leader in time (or none possible); `seen` is the last view, member by member.
+    NoLeader { why: String, seen: Vec<String> },
+}
+
+impl Failover {
+    fn details(&self) -> serde_json::Value {
+        match self {
+            Failover::NoChange { leader, term } => serde_json::json!({
+                "leader_after": leader,
+                "term_after": term,
+                "leader_change": "no change",
+                "leader_change_ms": null,
+            }),
+            Failover::NewLeader {
+                leader,
+                term,
+                after,
+            } => serde_json::json!({
+                "leader_after": leader,
+                "term_after": term,
+                "leader_change": "new leader",
+                "leader_change_ms": after.as_secs_f64() * 1000.0,
+            }),
+            Failover::NoLeader { why, seen } => serde_json::json!({
+                "leader_after": null,
+                "term_after": null,
+                "leader_change": why,
+                "leader_change_ms": null,
+                "members_after": seen,
+            }),
+        }
+    }
 }
 
 impl PreparedPartition {
@@ -409,6 +487,9 @@ impl Prepared for PreparedPartition {
 
     fn inject(self: Box<Self>) -> BoxFuture<'static, Result<serde_json::Value, FaultError>> {
         Box::pin(async move {
+            // The election clock starts before the first rule: the old leader may lose its
+            // peers as soon as the first DROP is in place.
+            let cut_at = tokio::time::Instant::now();
             for m in &self.targets {
                 let node = inventory_node(&self.ctx, &m.node)?;
                 for argv in self.rules(m).install() {
@@ -420,16 +501,111 @@ impl Prepared for PreparedPartition {
                 .iter()
                 .map(|m| serde_json::json!({ "node": m.node, "member": m.name }))
                 .collect();
-            Ok(serde_json::json!({
+            let failover = self.watch_failover(cut_at).await;
+            tracing::info!(?failover, "etcd leader after the partition");
+            let mut details = serde_json::json!({
                 "chain": self.chain,
                 "isolated": isolated,
                 "members": self.size,
                 "leader_before": self.leader_before,
                 "term_before": self.term_before,
                 "client_traffic": self.client_traffic,
-            }))
+                "failover_timeout_ms": self.failover_timeout.as_secs_f64() * 1000.0,
+            });
+            if let (Some(d), serde_json::Value::Object(f)) =
+                (details.as_object_mut(), failover.details())
+            {
+                d.extend(f);
+            }
+            Ok(details)
         })
     }
+}
+
+impl PreparedPartition {
+    /// Polls the remaining members until they agree on a leader: at once when the old
+    /// leader kept its peers, else until a new one in a higher term, up to
+    /// `failover_timeout` after `cut_at`.
+    async fn watch_failover(&self, cut_at: tokio::time::Instant) -> Failover {
+        let isolated_leader = match &self.leader_before {
+            Some(l) => self.targets.iter().any(|m| &m.name == l),
+            None => true,
+        };
+        if self.remaining.len() < quorum_size(self.size) {
+            return Failover::NoLeader {
+                why: format!(
+                    "no quorum left: {} of {} members connected",
+                    self.remaining.len(),
+                    self.size
+                ),
+                seen: Vec::new(),
+            };
+        }
+        let deadline = cut_at + self.failover_timeout;
+        loop {
+            let view = self.remaining_view().await;
+            let leader = view.leader().and_then(|id| view.name_of(id));
+            let term = view.term();
+            match leader {
+                Some(l) if !isolated_leader && Some(l) == self.leader_before.as_deref() => {
+                    return Failover::NoChange {
+                        leader: l.to_string(),
+                        term,
+                    };
+                }
+                Some(l) if Some(l) != self.leader_before.as_deref() && term > self.term_before => {
+                    return Failover::NewLeader {
+                        leader: l.to_string(),
+                        term,
+                        after: cut_at.elapsed(),
+                    };
+                }
+                _ => {}
+            }
+            if tokio::time::Instant::now() + FAILOVER_POLL >= deadline {
+                return Failover::NoLeader {
+                    why: format!(
+                        "no new leader within {}",
+                        HumanDuration(self.failover_timeout)
+                    ),
+                    seen: seen(&view),
+                };
+            }
+            tokio::time::sleep(FAILOVER_POLL).await;
+        }
+    }
+
+    /// The remaining members' statuses, against the whole cluster's size (a leader needs
+    /// a quorum of all members, not of those left).
+    async fn remaining_view(&self) -> ClusterView {
+        let bound = self.read_timeout + std::time::Duration::from_millis(100);
+        let reads = self.remaining.iter().map(|m| async move {
+            tokio::time::timeout(bound, self.watcher.status(&m.client))
+                .await
+                .unwrap_or_else(|_| Err("timed out".to_string()))
+        });
+        let results = futures::future::join_all(reads).await;
+        ClusterView {
+            size: self.size,
+            members: self
+                .remaining
+                .iter()
+                .map(|m| m.name.clone())
+                .zip(results)
+                .collect(),
+        }
+    }
+}
+
+fn seen(view: &ClusterView) -> Vec<String> {
+    view.members
+        .iter()
+        .map(|(n, s)| match s {
+            Ok(s) if s.leader == 0 => format!("{n}: no leader (term {})", s.raft_term),
+            Ok(s) => format!("{n}: leader {:x} (term {})", s.leader, s.raft_term),
+            Err(e) => format!("{n}: {e}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -183,32 +183,32 @@ struct EtcdSampler {
     tracker: Mutex<LeaderTracker>,
 }
 
-/// Leader changes across samples, and how long the cluster went without a leader.
+/// Leader changes across samples, and how long each change took: from the last sample
+/// that still showed the old leader to the first that shows the new one. Samples where no
+/// member answered say nothing about the leader and are not observed.
 #[derive(Default)]
 struct LeaderTracker {
     known: Option<u64>,
     changes: u32,
-    without_since: Option<Instant>,
+    /// When a sample last showed `known` as the agreed leader.
+    last_seen: Option<Instant>,
     last_election_ms: Option<f64>,
 }
 
 impl LeaderTracker {
     fn observe(&mut self, leader: Option<u64>, now: Instant) {
-        match leader {
-            Some(id) if Some(id) == self.known => self.without_since = None,
-            Some(id) => {
-                if self.known.is_some() {
-                    self.changes += 1;
-                    let since = self.without_since.unwrap_or(now);
-                    self.last_election_ms = Some((now - since).as_secs_f64() * 1000.0);
-                }
-                self.known = Some(id);
-                self.without_since = None;
-            }
-            None => {
-                self.without_since.get_or_insert(now);
-            }
+        let Some(id) = leader else {
+            return;
+        };
+        if self.known.is_some_and(|k| k != id) {
+            self.changes += 1;
+            // An election that completed between two samples still took time: at least
+            // since the old leader was last seen.
+            let since = self.last_seen.unwrap_or(now);
+            self.last_election_ms = Some((now - since).as_secs_f64() * 1000.0);
         }
+        self.known = Some(id);
+        self.last_seen = Some(now);
     }
 }
 
@@ -348,16 +348,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tracks_leader_changes_and_time_without_a_leader() {
+    fn time_to_a_new_leader_counts_from_the_last_sample_with_the_old_one() {
         let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
         let mut t = LeaderTracker::default();
-        t.observe(Some(1), t0);
-        t.observe(None, t0 + Duration::from_millis(100));
-        t.observe(None, t0 + Duration::from_millis(900));
-        t.observe(Some(2), t0 + Duration::from_millis(1800));
+        t.observe(Some(1), at(0));
+        t.observe(Some(1), at(100));
+        t.observe(None, at(300));
+        t.observe(None, at(900));
+        t.observe(Some(2), at(1800));
         assert_eq!(t.changes, 1);
         assert_eq!(t.last_election_ms, Some(1700.0));
-        t.observe(Some(2), t0 + Duration::from_millis(2000));
+        t.observe(Some(2), at(2000));
         assert_eq!(t.changes, 1);
+        // An election completed between two samples: one interval, not zero.
+        t.observe(Some(3), at(2200));
+        assert_eq!(t.changes, 2);
+        assert_eq!(t.last_election_ms, Some(200.0));
     }
 }

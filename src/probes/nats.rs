@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
@@ -160,6 +162,7 @@ impl ProbeKind for NatsProbe {
             spec: self.clone(),
             ctx: ctx.clone(),
             per_request: timeout.mul_f64(0.8),
+            budget: timeout.mul_f64(0.9),
             servers,
             monitor: OnceCell::new(),
             js,
@@ -172,6 +175,9 @@ struct NatsSampler {
     spec: NatsProbe,
     ctx: Arc<RunContext>,
     per_request: Duration,
+    /// The whole sample's time, shared by every check so the total stays inside the
+    /// engine's timeout and a failure can say what did not answer.
+    budget: Duration,
     servers: OnceCell<Vec<NatsServer>>,
     monitor: OnceCell<Monitor>,
     js: Option<(Vec<String>, Option<String>)>,
@@ -203,18 +209,27 @@ impl NatsSampler {
         Ok((servers, monitor))
     }
 
-    async fn ask(&self, monitor: &Monitor, s: &NatsServer) -> ServerAnswer {
+    async fn ask(&self, monitor: &Monitor, s: &NatsServer, deadline: Instant) -> ServerAnswer {
+        let mut step = "healthz";
         let bounded = async {
             monitor.healthz(&s.monitor, self.spec.healthz).await?;
             if self.spec.meta_leader {
+                step = "jsz";
                 monitor.leader_of(&s.monitor, &LeaderOf::Meta).await
             } else {
                 Ok(None)
             }
         };
-        tokio::time::timeout(self.per_request, bounded)
-            .await
-            .unwrap_or_else(|_| Err("timed out".into()))
+        match tokio::time::timeout_at(deadline, bounded).await {
+            Ok(answer) => answer.map_err(|e| {
+                if e.starts_with(step) {
+                    e
+                } else {
+                    format!("{step}: {e}")
+                }
+            }),
+            Err(_) => Err(format!("{step}: no answer in time")),
+        }
     }
 
     /// `$JS.API.INFO` answered without error, then the optional publish acknowledged.
@@ -254,9 +269,14 @@ impl NatsSampler {
 impl Sampler for NatsSampler {
     fn sample(&self) -> BoxFuture<'_, SampleResult> {
         Box::pin(async move {
-            let (servers, monitor) = self.setup().await.map_err(short_error)?;
+            let deadline = Instant::now() + self.budget;
+            let (servers, monitor) = tokio::time::timeout_at(deadline, self.setup())
+                .await
+                .unwrap_or_else(|_| Err("finding the NATS servers did not finish in time".into()))
+                .map_err(short_error)?;
             let answers =
-                futures::future::join_all(servers.iter().map(|s| self.ask(monitor, s))).await;
+                futures::future::join_all(servers.iter().map(|s| self.ask(monitor, s, deadline)))
+                    .await;
             let n = servers.len();
             let ok = answers.iter().filter(|a| a.is_ok()).count();
             let leader = agreed_leader(
@@ -288,7 +308,18 @@ impl Sampler for NatsSampler {
                 problems.push("no meta leader a majority agrees on".into());
             }
             if let Some((urls, publish)) = &self.js {
-                if let Err(e) = self.jetstream(urls, publish.as_deref()).await {
+                // The JetStream check gets what the servers left of the budget.
+                let via = urls.join(", ");
+                let checked = if Instant::now() >= deadline {
+                    Err(format!("JetStream via {via} not checked: no time left"))
+                } else {
+                    tokio::time::timeout_at(deadline, self.jetstream(urls, publish.as_deref()))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(format!("JetStream via {via} did not answer in time"))
+                        })
+                };
+                if let Err(e) = checked {
                     problems.push(e);
                 }
             }

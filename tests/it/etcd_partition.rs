@@ -75,6 +75,24 @@ async fn partitioning_the_leader_elects_a_new_one_and_heal_restores_iptables_exa
     assert_eq!(details["isolated"][0]["member"], old.as_str());
     let chain = details["chain"].as_str().unwrap();
     assert!(chain.starts_with("KUBEDRILL-PART-"));
+    // The fault itself watched the election, timed from just before the rules went in.
+    let change = details["leader_change_ms"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("leader_change_ms measured: {details}"));
+    let limit = details["failover_timeout_ms"].as_f64().unwrap();
+    assert_eq!(limit, 30_000.0, "the default failover timeout");
+    assert!(
+        change > 0.0 && change < limit,
+        "leader change {change} ms: {details}"
+    );
+    assert_eq!(details["leader_change"], "new leader", "{details}");
+    assert_ne!(details["leader_after"], old.as_str(), "{details}");
+    let term_before = details["term_before"].as_u64().unwrap();
+    let term_after = details["term_after"].as_u64().unwrap();
+    assert!(
+        term_after > term_before && term_before >= term,
+        "term {term_before} → {term_after}: {details}"
+    );
     let samples = &r.probes[0].samples;
     assert!(samples.iter().any(|s| !s.ok), "the probe saw the election");
     assert!(
@@ -139,6 +157,10 @@ async fn partitioning_a_follower_keeps_the_leader() {
         r.faults[0].details["isolated"][0]["member"],
         leader.as_str()
     );
+    let details = &r.faults[0].details;
+    assert_eq!(details["leader_change"], "no change", "{details}");
+    assert_eq!(details["leader_after"], leader.as_str(), "{details}");
+    assert!(details["leader_change_ms"].is_null(), "{details}");
     assert_eq!(iptables_all(lab), before);
 }
 

@@ -16,7 +16,11 @@ pub enum LabKey {
     Nats = 2,
     Etcd = 3,
     Kubelet = 4,
+    Shipped = 5,
 }
+
+/// How many keys there are: each test process gets this many consecutive subnets.
+const KEYS: u32 = 6;
 
 pub struct LabFixture {
     pub cfg: LabConfig,
@@ -26,7 +30,8 @@ pub struct LabFixture {
 
 static SHARED: Mutex<BTreeMap<LabKey, Weak<LabFixture>>> = Mutex::new(BTreeMap::new());
 
-/// The config for `key`: prefix `kt<pid><key>`, subnet `10.213.<x>.0/24` from pid and key.
+/// The config for `key`: prefix `kt<pid><key>`, subnet `10.213.<x>.0/24` from pid and key
+/// (a block of `KEYS` subnets per pid, so no two keys of one process share one).
 pub fn config(key: LabKey, nodes: usize, dir: &std::path::Path) -> LabConfig {
     let pid = std::process::id();
     let k = key as u32;
@@ -34,7 +39,7 @@ pub fn config(key: LabKey, nodes: usize, dir: &std::path::Path) -> LabConfig {
         dir: dir.to_path_buf(),
         name_prefix: format!("kt{pid}{k}"),
         // +1 keeps clear of the default lab (10.213.0.0/24).
-        subnet: format!("10.213.{}.0/24", (pid % 50) * 5 + k + 1),
+        subnet: format!("10.213.{}.0/24", (pid % (250 / KEYS)) * KEYS + k + 1),
         nodes,
         kubelet_standin: vec![env!("CARGO_BIN_EXE_kubedrill-kubelet-standin").to_string()],
         ready_timeout: Duration::from_secs(120),

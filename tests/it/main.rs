@@ -16,6 +16,7 @@ mod kubectl_oracle;
 mod lab_fixture;
 mod lab_kubelet;
 mod lab_lifecycle;
+mod lab_shipped;
 mod local_access;
 mod nats_leader;
 mod run_binary;

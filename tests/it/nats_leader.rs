@@ -129,3 +129,60 @@ async fn sigint_mid_nats_kill_restarts_the_killed_server() {
         .await
         .expect("restarted and rejoined after Ctrl-C");
 }
+
+/// A TCP listener that accepts connections and never answers; kept open until dropped.
+struct SilentServer {
+    port: u16,
+}
+
+impl SilentServer {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            // Held, never read from or written to, so every request hangs.
+            let mut held = Vec::new();
+            for conn in listener.incoming().flatten() {
+                held.push(conn);
+            }
+        });
+        Self { port }
+    }
+}
+
+#[test]
+fn a_hanging_server_fails_the_sample_within_its_timeout_and_is_named() {
+    let silent = SilentServer::start();
+    let monitor = format!("http://127.0.0.1:{}", silent.port);
+    let client = format!("nats://127.0.0.1:{}", silent.port);
+    let dir = temp_dir();
+    let text = format!(
+        "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: {{ name: nats-hang }}\n\
+         probes:\n  - name: nats\n    interval: 200ms\n    timeout: 600ms\n\
+         \x20   nats: {{ monitors: [\"{monitor}\"], jetstream: {{ servers: [\"{client}\"] }} }}\n\
+         steps:\n  - wait: 1500ms\n"
+    );
+    let file = crate::common::write(dir.path(), "hang.yaml", &text);
+    let reports = dir.path().join("reports");
+    crate::run_binary::run_to_end(&file, &reports);
+    let r = crate::common::only_report(&reports);
+    let samples = r["probes"][0]["samples"].as_array().unwrap();
+    assert!(samples.len() >= 2, "{samples:?}");
+    for s in samples {
+        assert_eq!(s["ok"], false, "{s}");
+        let latency = s["latency_ms"].as_f64().unwrap();
+        assert!(
+            latency < 600.0,
+            "sample took {latency} ms (timeout 600ms): {s}"
+        );
+        let error = s["error"].as_str().unwrap();
+        assert!(
+            error.contains(&format!("{monitor}: healthz: ")),
+            "the hanging monitor is named: {error}"
+        );
+        assert!(
+            error.contains(&format!("JetStream via {client}")),
+            "the JetStream check is named: {error}"
+        );
+    }
+}
