@@ -339,6 +339,11 @@ async fn resolve(
             targets.push(m.clone());
         }
     }
+    let target_nodes = targets
+        .iter()
+        .filter_map(|m| ctx.nodes.get(&m.node))
+        .map(|n| n.spec());
+    super::targets::refuse_this_machine(target_nodes).map_err(FaultError)?;
     if !spec.allow_quorum_loss {
         let down = already_down(ctx, &members, &view, spec.timeout.get()).await;
         if let Some(why) = quorum_refusal_with(&targets, &down, size) {

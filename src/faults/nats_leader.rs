@@ -308,6 +308,7 @@ async fn node_kill(
             leader.name
         ))
     })?;
+    super::targets::refuse_this_machine([node.spec()]).map_err(FaultError)?;
     let service = node
         .spec()
         .services

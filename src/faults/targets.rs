@@ -77,19 +77,27 @@ impl NodeTargets {
                 })
                 .collect::<Result<_, _>>()?
         };
-        let me = SelfIdentity::detect();
-        if let Some(n) = chosen.iter().find(|n| is_this_machine(n, &me)) {
-            let how = match &n.access {
-                AccessSpec::Ssh(ssh) => format!(" (ssh host `{}`)", ssh.host),
-                _ => " (local access outside a network namespace)".to_string(),
-            };
-            return Err(format!(
-                "node `{}` is the machine kubedrill runs on{how}; refusing to touch it",
-                n.name
-            ));
-        }
+        refuse_this_machine(chosen.iter())?;
         Ok(chosen)
     }
+}
+
+/// Fails naming the first of `nodes` that is the machine kubedrill runs on.
+pub fn refuse_this_machine<'a>(
+    nodes: impl IntoIterator<Item = &'a NodeSpec>,
+) -> Result<(), String> {
+    let me = SelfIdentity::detect();
+    let Some(n) = nodes.into_iter().find(|n| is_this_machine(n, &me)) else {
+        return Ok(());
+    };
+    let how = match &n.access {
+        AccessSpec::Ssh(ssh) => format!(" (ssh host `{}`)", ssh.host),
+        _ => " (local access outside a network namespace)".to_string(),
+    };
+    Err(format!(
+        "node `{}` is the machine kubedrill runs on{how}; refusing to touch it",
+        n.name
+    ))
 }
 
 /// True when commands for `n` would run on the harness's own host (`me`): `local` access
