@@ -190,4 +190,15 @@ mod tests {
             assert!(is_this_machine(&ssh(&ip.to_string()), &me), "{ip}");
         }
     }
+
+    #[test]
+    fn every_node_fault_refuses_this_machine_by_name() {
+        let here = node(AccessSpec::Local(LocalAccess { netns: None }));
+        let lab = node(AccessSpec::Local(LocalAccess {
+            netns: Some("kdlab-n0".into()),
+        }));
+        let err = refuse_this_machine([&lab, &here]).unwrap_err();
+        assert!(err.contains("node `n` is the machine kubedrill runs on (local access outside a network namespace)"), "{err}");
+        assert!(refuse_this_machine([&lab]).is_ok());
+    }
 }
