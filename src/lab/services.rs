@@ -215,7 +215,10 @@ export {marker}
 
 usage() {{ echo "usage: $0 start|stop|status SERVICE|all (services: $services)" >&2; exit 2; }}
 pidfile() {{ echo "$node_dir/run/$1.pid"; }}
-running() {{ pid=$(cat "$(pidfile "$1")" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }}
+# A zombie is not running (PID 1 may never reap a killed daemon).
+alive() {{ [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ] && kill -0 "$1" 2>/dev/null; }}
+
+running() {{ pid=$(cat "$(pidfile "$1")" 2>/dev/null) && [ -n "$pid" ] && alive "$pid"; }}
 
 run() {{
   case "$1" in
@@ -234,7 +237,7 @@ stop() {{
   if running "$1"; then
     kill -TERM "$pid"
     n=0
-    while kill -0 "$pid" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    while alive "$pid" && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
     kill -KILL "$pid" 2>/dev/null
   fi
   rm -f "$(pidfile "$1")"

@@ -12,7 +12,8 @@ use kubedrill::scenario::duration::HumanDuration;
 
 use crate::lab_fixture::{eventually, pids_in_netns_running, LabFixture, LabKey};
 
-const T: Duration = Duration::from_secs(10);
+/// Upper bound for each command: only a hang guard (a loaded 2-core machine can be slow).
+const T: Duration = Duration::from_secs(30);
 
 fn argv(words: &[&str]) -> Vec<String> {
     words.iter().map(|s| s.to_string()).collect()
