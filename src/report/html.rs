@@ -77,7 +77,9 @@ fn table_html(t: &Table) -> String {
         return "<p class=\"none\">None.</p>\n".into();
     }
     let row = |tag: &str, cells: &mut dyn Iterator<Item = &str>| {
-        let cells: String = cells.map(|c| format!("<{tag}>{}</{tag}>", escape(c))).collect();
+        let cells: String = cells
+            .map(|c| format!("<{tag}>{}</{tag}>", escape(c)))
+            .collect();
         format!("<tr>{cells}</tr>\n")
     };
     let mut s = format!(
@@ -150,7 +152,9 @@ mod tests {
         for p in &r.probes {
             html = html.replace(&escape(&p.target), "");
         }
-        for needle in ["http://", "https://", "<script", "<link", "src=", "href=", "@import"] {
+        for needle in [
+            "http://", "https://", "<script", "<link", "src=", "href=", "@import",
+        ] {
             assert!(!html.contains(needle), "found {needle}");
         }
     }

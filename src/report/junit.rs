@@ -16,7 +16,10 @@ pub fn render(r: &RunReport) -> String {
         .set_time(r.duration)
         .add_property(Property::new("verdict", verdict_label(r.verdict)))
         .add_property(Property::new("exit-code", r.exit_code.to_string()))
-        .add_property(Property::new("kubedrill-version", r.kubedrill_version.as_str()));
+        .add_property(Property::new(
+            "kubedrill-version",
+            r.kubedrill_version.as_str(),
+        ));
     let cases = r
         .expectations
         .iter()

@@ -11,7 +11,11 @@ use crate::verdict::Verdict;
 /// Renders the report as Markdown.
 pub fn render(r: &RunReport) -> String {
     let mut out = String::new();
-    let icon = if r.verdict == Verdict::Pass { "✅" } else { "❌" };
+    let icon = if r.verdict == Verdict::Pass {
+        "✅"
+    } else {
+        "❌"
+    };
     let _ = writeln!(
         out,
         "# {icon} {}: {} (exit code {})\n",
@@ -117,9 +121,18 @@ mod tests {
     fn markdown_lists_expectations_and_manual_commands() {
         let md = render(&sample_report());
         assert!(md.starts_with("# ❌ etcd-leader-partition: ERROR (exit code 4)"));
-        assert!(md.contains("| ❌ | api | availability | >= 99% | 67.50% |"), "{md}");
-        assert!(md.contains("| ✅ | api | recovery | <= 5s | 500ms |"), "{md}");
-        assert!(md.contains("| ✅ | dns | max-outage | <= 2s | 1.00s |"), "{md}");
+        assert!(
+            md.contains("| ❌ | api | availability | >= 99% | 67.50% |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| ✅ | api | recovery | <= 5s | 500ms |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| ✅ | dns | max-outage | <= 2s | 1.00s |"),
+            "{md}"
+        );
         assert!(md.contains(
             "```sh\nssh -i ~/.ssh/drill admin@10.0.0.12 'sudo systemctl start kubelet'\n```"
         ));

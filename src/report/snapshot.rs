@@ -46,7 +46,9 @@ fn timestamp_len(s: &str) -> Option<usize> {
     }
     match b.get(n) {
         Some(b'Z') => Some(n + 1),
-        Some(b'+' | b'-') if digits(n + 1, 2) && b.get(n + 3) == Some(&b':') && digits(n + 4, 2) => {
+        Some(b'+' | b'-')
+            if digits(n + 1, 2) && b.get(n + 3) == Some(&b':') && digits(n + 4, 2) =>
+        {
             Some(n + 6)
         }
         _ => Some(n),
@@ -76,14 +78,22 @@ pub(crate) fn assert_golden(name: &str, actual: &str) {
             .lines()
             .zip(actual.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(|| expected.lines().count().min(actual.lines().count()), |i| i);
+            .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
         panic!(
             "{} differs from the rendered output first at line {}:\n  golden:   {:?}\n  rendered: {:?}\nrerun with KUBEDRILL_BLESS=1 if the change is intended",
             path.display(),
             line + 1,
-            expected.lines().nth(line).unwrap_or("<end of file>"),
-            actual.lines().nth(line).unwrap_or("<end of file>"),
+            clip(expected.lines().nth(line)),
+            clip(actual.lines().nth(line)),
         );
+    }
+}
+
+/// A line short enough to read in a failure message.
+fn clip(line: Option<&str>) -> String {
+    match line {
+        Some(l) => l.chars().take(160).collect(),
+        None => "<end of file>".into(),
     }
 }
 
@@ -94,7 +104,9 @@ mod tests {
     #[test]
     fn redacts_rfc3339_timestamps() {
         assert_eq!(
-            redact_timestamps("from 2024-05-01T10:00:00.000Z to 2024-05-01T10:00:20+02:00, 2024-05-01"),
+            redact_timestamps(
+                "from 2024-05-01T10:00:00.000Z to 2024-05-01T10:00:20+02:00, 2024-05-01"
+            ),
             "from <TS> to <TS>, 2024-05-01"
         );
     }

@@ -23,14 +23,13 @@ const NAME_CHARS: usize = 20;
 
 /// Renders the chart as an `<svg>` element.
 pub(crate) fn render(r: &RunReport) -> String {
-    let scale = Scale {
-        run_ms: run_ms(r),
-    };
+    let scale = Scale { run_ms: run_ms(r) };
     let bottom = TOP + LANE * r.probes.len() as f64;
     let height = bottom + AXIS;
     let mut svg = format!(
         r#"<svg class="timeline" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="timeline of probes and faults">"#
     );
+    svg.push('\n');
     faults(&mut svg, r, &scale, bottom);
     let heal = r.scenario_measurements.healed_at_ms;
     for (i, p) in r.probes.iter().enumerate() {
@@ -38,7 +37,7 @@ pub(crate) fn render(r: &RunReport) -> String {
     }
     if let Some(h) = heal {
         let x = scale.x(h);
-        let _ = write!(
+        let _ = writeln!(
             svg,
             r#"<g class="heal"><line x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{bottom:.1}"/><text x="{:.1}" y="{:.1}">heal {}</text></g>"#,
             TOP - 12.0,
@@ -89,7 +88,7 @@ fn faults(svg: &mut String, r: &RunReport, scale: &Scale, bottom: f64) {
                 "never reverted".to_string(),
             ),
         };
-        let _ = write!(
+        let _ = writeln!(
             svg,
             r#"<g class="fault"><rect x="{x0:.1}" y="{TOP}" width="{:.1}" height="{:.1}"><title>{}: {} (injected {}, {until})</title></rect><text x="{:.1}" y="14">{label}</text></g>"#,
             (x1 - x0).max(1.0),
@@ -110,7 +109,7 @@ fn lane(svg: &mut String, p: &ProbeRecord, y: f64, scale: &Scale, heal: Option<f
     } else {
         p.name.clone()
     };
-    let _ = write!(
+    let _ = writeln!(
         svg,
         r#"<g class="lane" data-probe="{name}"><line class="lane-line" x1="{LEFT}" x2="{:.1}" y1="{:.1}" y2="{:.1}"/><text class="probe" x="{:.1}" y="{:.1}" text-anchor="end">{}<title>{name}: {} {}</title></text><text class="kind" x="{:.1}" y="{:.1}" text-anchor="end">{} every {}</text>"#,
         WIDTH - RIGHT,
@@ -132,7 +131,7 @@ fn lane(svg: &mut String, p: &ProbeRecord, y: f64, scale: &Scale, heal: Option<f
         } else {
             (m.x1 - m.x0).max(1.0)
         };
-        let _ = write!(
+        let _ = writeln!(
             svg,
             r#"<rect class="{}" x="{:.1}" y="{:.1}" width="{w:.1}" height="16"><title>{}</title></rect>"#,
             if m.ok { "ok" } else { "fail" },
@@ -142,9 +141,12 @@ fn lane(svg: &mut String, p: &ProbeRecord, y: f64, scale: &Scale, heal: Option<f
         );
     }
     for o in &p.measurements.outages {
-        let (x0, x1) = (scale.x(o.start_ms), scale.x(o.end_ms.unwrap_or(scale.run_ms)));
+        let (x0, x1) = (
+            scale.x(o.start_ms),
+            scale.x(o.end_ms.unwrap_or(scale.run_ms)),
+        );
         let until = o.end_ms.map_or_else(|| "the end".into(), offset);
-        let _ = write!(
+        let _ = writeln!(
             svg,
             r#"<rect class="outage" x="{x0:.1}" y="{:.1}" width="{:.1}" height="6"><title>outage {} → {until} ({})</title></rect>"#,
             y + 33.0,
@@ -156,7 +158,7 @@ fn lane(svg: &mut String, p: &ProbeRecord, y: f64, scale: &Scale, heal: Option<f
     if let Some(h) = heal {
         recovery(svg, p, y, scale, h);
     }
-    svg.push_str("</g>");
+    svg.push_str("</g>\n");
 }
 
 /// The samples of a lane. When there are more samples than pixels, each pixel column takes
@@ -185,8 +187,8 @@ fn marks(p: &ProbeRecord, scale: &Scale) -> Vec<Mark> {
     let mut columns: Vec<Option<bool>> = vec![None; PLOT as usize];
     for (s, x0, x1) in spans {
         let first = column(x0);
-        for c in first..=column(x1 - 0.001).max(first) {
-            columns[c] = Some(columns[c].unwrap_or(true) && s.ok);
+        for col in &mut columns[first..=column(x1 - 0.001).max(first)] {
+            *col = Some(col.unwrap_or(true) && s.ok);
         }
     }
     let mut marks: Vec<Mark> = Vec::new();
@@ -239,7 +241,7 @@ fn recovery(svg: &mut String, p: &ProbeRecord, y: f64, scale: &Scale, heal: f64)
     } else {
         (x + 4.0, "start")
     };
-    let _ = write!(
+    let _ = writeln!(
         svg,
         r#"<g class="{class}"><line x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}"/><text x="{tx:.1}" y="{:.1}" text-anchor="{anchor}">{label}</text></g>"#,
         y + 3.0,
@@ -252,7 +254,7 @@ fn recovery(svg: &mut String, p: &ProbeRecord, y: f64, scale: &Scale, heal: f64)
 fn axis(svg: &mut String, scale: &Scale, y: f64) {
     let run_s = scale.run_ms / 1000.0;
     let step = tick_step(run_s);
-    let _ = write!(
+    let _ = writeln!(
         svg,
         r#"<g class="axis"><line x1="{LEFT}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"/>"#,
         WIDTH - RIGHT
@@ -261,7 +263,7 @@ fn axis(svg: &mut String, scale: &Scale, y: f64) {
     while n * step <= run_s + 1e-9 {
         let t = n * step;
         let x = scale.x(t * 1000.0);
-        let _ = write!(
+        let _ = writeln!(
             svg,
             r#"<line x1="{x:.1}" x2="{x:.1}" y1="{y:.1}" y2="{:.1}"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}s</text>"#,
             y + 5.0,
@@ -270,7 +272,7 @@ fn axis(svg: &mut String, scale: &Scale, y: f64) {
         );
         n += 1.0;
     }
-    let _ = write!(
+    let _ = writeln!(
         svg,
         r#"<text x="{:.1}" y="{:.1}" text-anchor="end">seconds since start</text></g>"#,
         WIDTH - RIGHT,

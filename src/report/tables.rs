@@ -82,7 +82,8 @@ pub(crate) fn outages(r: &RunReport) -> Table {
                     vec![
                         p.name.clone(),
                         offset(o.start_ms),
-                        o.end_ms.map_or_else(|| "still down at the end".into(), offset),
+                        o.end_ms
+                            .map_or_else(|| "still down at the end".into(), offset),
                         format_ms(o.length_ms),
                     ]
                 })

@@ -87,9 +87,9 @@ pub(crate) fn sample_report() -> RunReport {
         "[{probe: api, availability: '>= 99%', recovery: '<= 5s'}, {probe: dns, max-outage: '<= 2s'}]",
     )
     .unwrap();
-    let scenario_recovery = probes
-        .iter()
-        .fold(Recovery::NotApplicable, |acc, p| acc.worst(p.measurements.recovery));
+    let scenario_recovery = probes.iter().fold(Recovery::NotApplicable, |acc, p| {
+        acc.worst(p.measurements.recovery)
+    });
     let expectations = judge(
         &expect,
         |n| probes.iter().find(|p| p.name == n).map(|p| &p.measurements),
@@ -100,7 +100,9 @@ pub(crate) fn sample_report() -> RunReport {
         kubedrill_version: "0.1.0".into(),
         scenario: ScenarioInfo {
             name: "etcd-leader-partition".into(),
-            description: Some("Isolating the etcd leader must not break the API for more than 5s.".into()),
+            description: Some(
+                "Isolating the etcd leader must not break the API for more than 5s.".into(),
+            ),
             file: "scenarios/lab/etcd-leader-partition.yaml".into(),
             stable_window: Duration::from_secs(2),
         },
@@ -110,10 +112,25 @@ pub(crate) fn sample_report() -> RunReport {
         duration: Duration::from_secs_f64(run_ms / 1000.0),
         timeline: vec![
             event(0.0, "step-started", Some(0), "wait 5s"),
-            event(5000.0, "fault-injected", Some(1), "etcd-1: partition etcd leader cp1"),
+            event(
+                5000.0,
+                "fault-injected",
+                Some(1),
+                "etcd-1: partition etcd leader cp1",
+            ),
             event(12000.0, "fault-reverted", Some(1), "etcd-1 reverted"),
-            event(14000.0, "fault-injected", Some(2), "kubelet-1: stop kubelet on w1"),
-            event(20000.0, "revert-failed", Some(2), "kubelet-1: ssh: connection refused"),
+            event(
+                14000.0,
+                "fault-injected",
+                Some(2),
+                "kubelet-1: stop kubelet on w1",
+            ),
+            event(
+                20000.0,
+                "revert-failed",
+                Some(2),
+                "kubelet-1: ssh: connection refused",
+            ),
         ],
         faults: vec![
             FaultRecord {
@@ -144,7 +161,8 @@ pub(crate) fn sample_report() -> RunReport {
         reverts: vec![
             RevertRecord {
                 fault_id: "etcd-1".into(),
-                description: "run `iptables -D INPUT -p tcp --dport 2380 -j DROP` on node cp1".into(),
+                description: "run `iptables -D INPUT -p tcp --dport 2380 -j DROP` on node cp1"
+                    .into(),
                 outcome: "reverted".into(),
                 error: None,
                 manual: vec![],
@@ -155,7 +173,9 @@ pub(crate) fn sample_report() -> RunReport {
                 description: "run `systemctl start kubelet` on node w1".into(),
                 outcome: "failed".into(),
                 error: Some("ssh: connection refused".into()),
-                manual: vec!["ssh -i ~/.ssh/drill admin@10.0.0.12 'sudo systemctl start kubelet'".into()],
+                manual: vec![
+                    "ssh -i ~/.ssh/drill admin@10.0.0.12 'sudo systemctl start kubelet'".into(),
+                ],
                 at_ms: Some(20000.0),
             },
         ],
