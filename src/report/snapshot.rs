@@ -83,9 +83,17 @@ pub(crate) fn assert_golden(name: &str, actual: &str) {
             "{} differs from the rendered output first at line {}:\n  golden:   {:?}\n  rendered: {:?}\nrerun with KUBEDRILL_BLESS=1 if the change is intended",
             path.display(),
             line + 1,
-            expected.lines().nth(line).unwrap_or("<end of file>"),
-            actual.lines().nth(line).unwrap_or("<end of file>"),
+            clip(expected.lines().nth(line)),
+            clip(actual.lines().nth(line)),
         );
+    }
+}
+
+/// A line short enough to read in a failure message.
+fn clip(line: Option<&str>) -> String {
+    match line {
+        Some(l) => l.chars().take(160).collect(),
+        None => "<end of file>".into(),
     }
 }
 

@@ -29,6 +29,7 @@ pub(crate) fn render(r: &RunReport) -> String {
     let mut svg = format!(
         r#"<svg class="timeline" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="timeline of probes and faults">"#
     );
+    svg.push('\n');
     faults(&mut svg, r, &scale, bottom);
     let heal = r.scenario_measurements.healed_at_ms;
     for (i, p) in r.probes.iter().enumerate() {
@@ -36,7 +37,7 @@ pub(crate) fn render(r: &RunReport) -> String {
     }
     if let Some(h) = heal {
         let x = scale.x(h);
-        let _ = write!(
+        let _ = writeln!(
             svg,
             r#"<g class="heal"><line x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{bottom:.1}"/><text x="{:.1}" y="{:.1}">heal {}</text></g>"#,
             TOP - 12.0,
@@ -96,7 +97,7 @@ fn faults(svg: &mut String, r: &RunReport, scale: &Scale, bottom: f64) {
                 "not reverted".to_string(),
             ),
         };
-        let _ = write!(
+        let _ = writeln!(
             svg,
             r#"<g class="fault"><rect x="{x0:.1}" y="{TOP}" width="{:.1}" height="{:.1}"><title>{}: {} (injected {}, {until})</title></rect><text x="{:.1}" y="{label_y}">{label}</text></g>"#,
             (x1 - x0).max(1.0),
@@ -117,7 +118,7 @@ fn lane(svg: &mut String, p: &ProbeRecord, y: f64, scale: &Scale, heal: Option<f
     } else {
         p.name.clone()
     };
-    let _ = write!(
+    let _ = writeln!(
         svg,
         r#"<g class="lane" data-probe="{name}"><line class="lane-line" x1="{LEFT}" x2="{:.1}" y1="{:.1}" y2="{:.1}"/><text class="probe" x="{:.1}" y="{:.1}" text-anchor="end">{}<title>{name}: {} {}</title></text><text class="kind" x="{:.1}" y="{:.1}" text-anchor="end">{} every {}</text>"#,
         WIDTH - RIGHT,
@@ -139,7 +140,7 @@ fn lane(svg: &mut String, p: &ProbeRecord, y: f64, scale: &Scale, heal: Option<f
         } else {
             (m.x1 - m.x0).max(1.0)
         };
-        let _ = write!(
+        let _ = writeln!(
             svg,
             r#"<rect class="{}" x="{:.1}" y="{:.1}" width="{w:.1}" height="16"><title>{}</title></rect>"#,
             if m.ok { "ok" } else { "fail" },
@@ -154,7 +155,7 @@ fn lane(svg: &mut String, p: &ProbeRecord, y: f64, scale: &Scale, heal: Option<f
             scale.x(o.end_ms.unwrap_or(scale.run_ms)),
         );
         let until = o.end_ms.map_or_else(|| "the end".into(), offset);
-        let _ = write!(
+        let _ = writeln!(
             svg,
             r#"<rect class="outage" x="{x0:.1}" y="{:.1}" width="{:.1}" height="6"><title>outage {} → {until} ({})</title></rect>"#,
             y + 33.0,
@@ -166,7 +167,7 @@ fn lane(svg: &mut String, p: &ProbeRecord, y: f64, scale: &Scale, heal: Option<f
     if let Some(h) = heal {
         recovery(svg, p, y, scale, h);
     }
-    svg.push_str("</g>");
+    svg.push_str("</g>\n");
 }
 
 /// The samples of a lane. When there are more samples than pixels, each pixel column takes
@@ -250,7 +251,7 @@ fn recovery(svg: &mut String, p: &ProbeRecord, y: f64, scale: &Scale, heal: f64)
     } else {
         (x + 4.0, "start")
     };
-    let _ = write!(
+    let _ = writeln!(
         svg,
         r#"<g class="{class}"><line x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}"/><text x="{tx:.1}" y="{:.1}" text-anchor="{anchor}">{label}</text></g>"#,
         y + 3.0,
@@ -263,7 +264,7 @@ fn recovery(svg: &mut String, p: &ProbeRecord, y: f64, scale: &Scale, heal: f64)
 fn axis(svg: &mut String, scale: &Scale, y: f64) {
     let run_s = scale.run_ms / 1000.0;
     let step = tick_step(run_s);
-    let _ = write!(
+    let _ = writeln!(
         svg,
         r#"<g class="axis"><line x1="{LEFT}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"/>"#,
         WIDTH - RIGHT
@@ -272,7 +273,7 @@ fn axis(svg: &mut String, scale: &Scale, y: f64) {
     while n * step <= run_s + 1e-9 {
         let t = n * step;
         let x = scale.x(t * 1000.0);
-        let _ = write!(
+        let _ = writeln!(
             svg,
             r#"<line x1="{x:.1}" x2="{x:.1}" y1="{y:.1}" y2="{:.1}"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}s</text>"#,
             y + 5.0,
@@ -281,7 +282,7 @@ fn axis(svg: &mut String, scale: &Scale, y: f64) {
         );
         n += 1.0;
     }
-    let _ = write!(
+    let _ = writeln!(
         svg,
         r#"<text x="{:.1}" y="{:.1}" text-anchor="end">seconds since start</text></g>"#,
         WIDTH - RIGHT,
