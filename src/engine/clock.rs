@@ -1,13 +1,11 @@
 //! One monotonic origin per run; wall-clock timestamps beside monotonic offsets.
 
-use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-/// The run's time origin.
+/// The run's time origin (wall-clock times are taken per sample and event).
 #[derive(Debug, Clone, Copy)]
 pub struct RunClock {
     pub origin: Instant,
-    pub wall_origin: DateTime<Utc>,
 }
 
 impl RunClock {
@@ -15,7 +13,6 @@ impl RunClock {
     pub fn start() -> Self {
         Self {
             origin: Instant::now(),
-            wall_origin: Utc::now(),
         }
     }
 

@@ -35,8 +35,7 @@ pub fn current_outage_start(samples: &[Sample]) -> Option<f64> {
 pub fn all_stable(logs: &[Arc<ProbeLog>], stable: Duration, since_ms: f64) -> bool {
     let stable_ms = stable.as_secs_f64() * 1000.0;
     logs.iter().all(|log| {
-        let samples = log.samples.lock().unwrap_or_else(|p| p.into_inner());
-        current_healthy_streak(&samples)
+        log.read(current_healthy_streak)
             .is_some_and(|(start, last)| last - start.max(since_ms) >= stable_ms)
     })
 }

@@ -63,7 +63,6 @@ pub enum JournalEntry {
 
 /// Appends entries, flushing each to disk.
 pub struct Journal {
-    path: PathBuf,
     file: Mutex<File>,
     _lock: File,
 }
@@ -91,15 +90,9 @@ impl Journal {
         let path = run_dir.join(JOURNAL_FILE);
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         Ok(Self {
-            path,
             file: Mutex::new(file),
             _lock: lock,
         })
-    }
-
-    /// Where the journal is.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Appends one entry and syncs it to disk.

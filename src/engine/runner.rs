@@ -229,7 +229,7 @@ async fn watch_aborts(
             let Some(log) = logs.get(&c.probe) else {
                 continue;
             };
-            let start = current_outage_start(&log.snapshot());
+            let start = log.read(current_outage_start);
             if let Some(start) = start {
                 let outage = now - start;
                 if c.outage.op.holds(outage, c.outage.value) {
@@ -291,7 +291,7 @@ async fn observe_recovery(
     let stable = scenario.settings.stable_window.get();
     let recovered = || {
         logs.values()
-            .all(|l| recovery_after(&l.snapshot(), heal, stable) != Recovery::Never)
+            .all(|l| l.read(|s| recovery_after(s, heal, stable)) != Recovery::Never)
     };
     let wait = async {
         while !recovered() {

@@ -26,10 +26,12 @@ pub struct ProbeLog {
 impl ProbeLog {
     /// A copy of the samples so far.
     pub fn snapshot(&self) -> Vec<Sample> {
-        self.samples
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.read(<[Sample]>::to_vec)
+    }
+
+    /// Looks at the samples so far without copying them (for checks on every tick).
+    pub fn read<T>(&self, f: impl FnOnce(&[Sample]) -> T) -> T {
+        f(&self.samples.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 

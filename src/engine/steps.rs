@@ -36,11 +36,7 @@ pub fn describe_step(step: &Step) -> String {
         },
         StepAction::Heal(id) => format!("heal {id}"),
         StepAction::WaitUntil(w) => {
-            let which = if w.healthy.is_empty() {
-                "all probes".to_string()
-            } else {
-                w.healthy.join(", ")
-            };
+            let which = w.which();
             format!(
                 "wait until {which} healthy for {} (timeout {})",
                 w.stable_for, w.timeout
@@ -203,11 +199,7 @@ async fn wait_until(
     tokio::time::timeout(w.timeout.get(), wait)
         .await
         .map_err(|_| {
-            let which = if w.healthy.is_empty() {
-                "all probes".to_string()
-            } else {
-                w.healthy.join(", ")
-            };
+            let which = w.which();
             format!(
                 "{which} not healthy for {} within {}",
                 w.stable_for, w.timeout

@@ -35,17 +35,13 @@ pub struct NodeCommandFault {
     #[serde(deserialize_with = "crate::scenario::argv::lenient")]
     pub revert: Vec<String>,
     /// Nodes that may be affected at once (blast-radius guard).
-    #[serde(default = "one")]
+    #[serde(default = "super::targets::one_node_at_a_time")]
     pub max_unavailable: usize,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
 }
 
 k8s_nodes!(NodeCommandFault);
-
-fn one() -> usize {
-    1
-}
 
 fn default_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(30))

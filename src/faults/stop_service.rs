@@ -43,15 +43,11 @@ pub struct StopService {
     #[serde(default, deserialize_with = "crate::scenario::argv::lenient_opt")]
     pub start: Option<Vec<String>>,
     /// Nodes that may be down at once (blast-radius guard).
-    #[serde(default = "one")]
+    #[serde(default = "super::targets::one_node_at_a_time")]
     pub max_unavailable: usize,
     /// Timeout of each command, and how long the down/up verification may take.
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
-}
-
-fn one() -> usize {
-    1
 }
 
 fn default_timeout() -> HumanDuration {

@@ -82,6 +82,11 @@ impl NodeTargets {
     }
 }
 
+/// `max-unavailable` when a node fault does not say: one node at a time.
+pub fn one_node_at_a_time() -> usize {
+    1
+}
+
 /// Fails naming the first of `nodes` that is the machine kubedrill runs on.
 pub fn refuse_this_machine<'a>(
     nodes: impl IntoIterator<Item = &'a NodeSpec>,

@@ -24,15 +24,7 @@ pub fn render(r: &RunReport) -> String {
         "<section>\n<h2>Timeline</h2>\n<div class=\"chart\">{}</div>\n{LEGEND}\n</section>\n",
         svg_timeline::render(r)
     );
-    for (title, table) in [
-        ("Expectations", tables::expectations(r)),
-        ("Probes", tables::probes(r)),
-        ("Outage windows", tables::outages(r)),
-        ("Plan", tables::plan(r)),
-        ("Faults", tables::faults(r)),
-        ("Timeline events", tables::events(r)),
-        ("Reverts", tables::reverts(r)),
-    ] {
+    for (title, table) in tables::sections(r, true) {
         let _ = write!(
             h,
             "<section>\n<h2>{title}</h2>\n{}</section>\n",

@@ -42,14 +42,7 @@ pub fn render(r: &RunReport) -> String {
         r.scenario.file.replace('`', "'"),
         inline(&r.kubedrill_version)
     );
-    for (title, table) in [
-        ("Expectations", tables::expectations(r)),
-        ("Probes", tables::probes(r)),
-        ("Outage windows", tables::outages(r)),
-        ("Plan", tables::plan(r)),
-        ("Faults", tables::faults(r)),
-        ("Reverts", tables::reverts(r)),
-    ] {
+    for (title, table) in tables::sections(r, false) {
         let _ = writeln!(out, "## {title}\n\n{}", table_md(&table));
     }
     details(&mut out, r);

@@ -11,6 +11,23 @@ pub(crate) struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
+/// The report's tables in reading order, titled; `with_events` adds the timeline events
+/// (the HTML page has room for them, a ticket does not).
+pub(crate) fn sections(r: &RunReport, with_events: bool) -> Vec<(&'static str, Table)> {
+    let mut all = vec![
+        ("Expectations", expectations(r)),
+        ("Probes", probes(r)),
+        ("Outage windows", outages(r)),
+        ("Plan", plan(r)),
+        ("Faults", faults(r)),
+    ];
+    if with_events {
+        all.push(("Timeline events", events(r)));
+    }
+    all.push(("Reverts", reverts(r)));
+    all
+}
+
 /// One row per judged expectation.
 pub(crate) fn expectations(r: &RunReport) -> Table {
     Table {

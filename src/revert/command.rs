@@ -25,10 +25,6 @@ impl Undo for LocalCommand {
         vec![shell_words(&self.argv)]
     }
 
-    fn run<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move { self.run_reported(ctx).await.map(drop) })
-    }
-
     fn run_reported<'a>(
         &'a self,
         _ctx: &'a RunContext,
@@ -66,10 +62,6 @@ impl Undo for NodeCommand {
     fn manual(&self, ctx: &RunContext) -> Vec<String> {
         let spec = ctx.nodes.get(&self.node).map(|n| n.spec().clone());
         vec![node_manual(&self.node, spec.as_ref(), &self.argv)]
-    }
-
-    fn run<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move { self.run_reported(ctx).await.map(drop) })
     }
 
     fn run_reported<'a>(

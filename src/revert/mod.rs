@@ -24,7 +24,11 @@ pub trait Undo: Sync {
     /// What a person runs by hand when this revert failed or never ran.
     fn manual(&self, ctx: &RunContext) -> Vec<String>;
     /// Runs the revert (the caller adds the timeout).
-    fn run<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), String>>;
+    ///
+    /// Implement this or [`Undo::run_reported`]; each defaults to the other.
+    fn run<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.run_reported(ctx).await.map(drop) })
+    }
     /// Runs the revert and returns what it did for the report (commands' exit codes,
     /// trimmed output, durations); by default only success.
     fn run_reported<'a>(

@@ -144,6 +144,17 @@ pub struct WaitUntil {
     pub timeout: HumanDuration,
 }
 
+impl WaitUntil {
+    /// The probes waited for, in words.
+    pub fn which(&self) -> String {
+        if self.healthy.is_empty() {
+            "all probes".to_string()
+        } else {
+            self.healthy.join(", ")
+        }
+    }
+}
+
 /// The raw shape of a step in YAML: exactly one of `wait`, `fault`, `heal`, `wait-until`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
