@@ -149,6 +149,9 @@ fn service_argv(
                 // Ignored by etcd once the data dir exists, so restarts rejoin.
                 "--initial-cluster-state=new".into(),
                 "--logger=zap".into(),
+                // As kubeadm/kind's etcd 3.5+ does: a healed member does not force an
+                // election with its higher term (etcd 3.4 defaults to false).
+                "--pre-vote=true".into(),
             ]
         }
         "nats" => vec![
