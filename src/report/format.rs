@@ -26,6 +26,48 @@ pub(crate) fn offset(ms: f64) -> String {
     format!("+{}", format_ms(ms))
 }
 
+/// An instant since the run started, to the millisecond: `+12.345s`.
+pub(crate) fn instant(ms: f64) -> String {
+    format!("+{:.3}s", ms / 1000.0)
+}
+
+/// An instant known to lie in `from..=to`: `+12.095–12.345s`, or `+12.345s` when the two
+/// agree to the millisecond.
+pub(crate) fn between(from: f64, to: f64) -> String {
+    let (a, b) = (
+        format!("{:.3}", from / 1000.0),
+        format!("{:.3}", to / 1000.0),
+    );
+    if a == b {
+        format!("+{b}s")
+    } else {
+        format!("+{a}–{b}s")
+    }
+}
+
+/// A measured value with the range the truth lies in: `6.50s (6.25s..6.75s)`, just the
+/// value when the range is narrower than the text shows, and `≥ 6.25s (still down at the
+/// end)` when it has no upper bound.
+pub(crate) fn ranged(
+    value: f64,
+    low: f64,
+    high: Option<f64>,
+    text: impl Fn(f64) -> String,
+) -> String {
+    let (v, lo) = (text(value), text(low));
+    match high.map(&text) {
+        Some(hi) if lo == hi => v,
+        Some(hi) => format!("{v} ({lo}..{hi})"),
+        None if v == lo => format!("≥ {lo} (still down at the end)"),
+        None => format!("{v} (≥ {lo}, still down at the end)"),
+    }
+}
+
+/// A percentage: `98.50%`.
+pub(crate) fn pct_text(p: f64) -> String {
+    format!("{p:.2}%")
+}
+
 /// A duration that may be missing: `1.20s` or `–`.
 pub(crate) fn opt_ms(ms: Option<f64>) -> String {
     ms.map_or_else(|| "–".to_string(), format_ms)
@@ -33,7 +75,7 @@ pub(crate) fn opt_ms(ms: Option<f64>) -> String {
 
 /// A percentage that may be missing: `98.50%` or `–`.
 pub(crate) fn pct(p: Option<f64>) -> String {
-    p.map_or_else(|| "–".to_string(), |p| format!("{p:.2}%"))
+    p.map_or_else(|| "–".to_string(), pct_text)
 }
 
 /// The run length in milliseconds, never zero (it divides the timeline's width).

@@ -19,11 +19,20 @@ pub fn render(r: &RunReport) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>kubedrill · {name} · {verdict}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n"
     );
     header(&mut h, r);
+    let chart = svg_timeline::render(r);
     let _ = write!(
         h,
-        "<section>\n<h2>Timeline</h2>\n<div class=\"chart\">{}</div>\n{LEGEND}\n</section>\n",
-        svg_timeline::render(r)
+        "<section>\n<h2>Timeline</h2>\n<div class=\"chart\">{}</div>\n{LEGEND}\n",
+        chart.svg
     );
+    if !chart.notes.is_empty() {
+        h.push_str("<ul class=\"note\">\n");
+        for note in &chart.notes {
+            let _ = writeln!(h, "<li>{}</li>", escape(note));
+        }
+        h.push_str("</ul>\n");
+    }
+    h.push_str("</section>\n");
     for (title, table) in tables::sections(r, true) {
         let _ = write!(
             h,
@@ -55,7 +64,7 @@ fn details(h: &mut String, r: &RunReport) {
     h.push_str("</section>\n");
 }
 
-const LEGEND: &str = "<p class=\"legend\"><span class=\"sw ok\"></span>healthy sample <span class=\"sw fail\"></span>failed sample <span class=\"sw outage\"></span>outage <span class=\"sw fault\"></span>fault in place <span class=\"sw heal\"></span>heal (last revert)</p>";
+const LEGEND: &str = "<p class=\"legend\"><span class=\"sw up\"></span>healthy <span class=\"sw down\"></span>down <span class=\"sw unsure\"></span>state changed somewhere in here (between the last observation of one state and the first of the other) <span class=\"sw fault\"></span>fault in place <span class=\"sw heal\"></span>heal (last revert)<br>Under each lane, the samples around each state change, from start to end: <span class=\"sw s ok\"></span>healthy <span class=\"sw s fail\"></span>failed <span class=\"sw s slow\"></span>slow success (started during the outage, answered after it); the dot marks the instant a sample is dated by: a healthy answer when it arrived, a failure when it was sent.</p>";
 
 fn header(h: &mut String, r: &RunReport) {
     let verdict = verdict_label(r.verdict);
@@ -102,6 +111,9 @@ fn table_html(t: &Table) -> String {
         s.push_str(&row("td", &mut r.iter().map(String::as_str)));
     }
     s.push_str("</tbody>\n</table>\n");
+    if let Some(note) = &t.note {
+        s.push_str(&format!("<p class=\"note\">{}</p>\n", escape(note)));
+    }
     s
 }
 
@@ -136,7 +148,7 @@ mod tests {
     use super::render;
     use crate::report::escape::escape;
     use crate::report::snapshot::assert_golden;
-    use crate::report::test_fixture::sample_report;
+    use crate::report::test_fixture::{flapping_report, sample_report};
 
     #[test]
     fn html_has_the_chart_and_the_tables() {
@@ -144,17 +156,58 @@ mod tests {
         let html = render(&r);
         assert!(html.contains("<svg"));
         assert_eq!(html.matches("<g class=\"lane\"").count(), 2);
-        assert!(html.contains("<rect class=\"outage\""));
-        assert!(html.contains("<rect class=\"fail\""));
+        assert!(html.contains("<g class=\"outage\">"));
+        assert!(html.contains("<rect class=\"unsure\""));
+        assert!(html.contains("<g class=\"s fail\">"));
         assert_eq!(html.matches("<g class=\"fault\"").count(), 2);
         assert!(html.contains("kubelet-1 (not reverted)"));
         assert!(html.contains("<g class=\"recovery\">"));
-        assert!(html.contains("recovered +500ms"));
+        assert!(html.contains("recovered +505ms"));
         assert!(html.contains("<g class=\"heal\">"));
         assert!(html.contains("<span class=\"badge error\">ERROR</span>"));
         assert!(html.contains("<td>❌</td><td>api</td><td>availability</td>"));
+        assert!(html.contains("<td>❌ within uncertainty</td><td>dns</td><td>availability</td>"));
         assert!(html.contains("<h2>Timeline events</h2>"));
         assert!(html.contains("sudo systemctl start kubelet"));
+    }
+
+    #[test]
+    fn a_slow_success_inside_an_outage_is_in_the_table_and_drawn_as_a_span() {
+        let html = render(&sample_report());
+        assert!(
+            html.contains("<tr><td>api</td><td>+5.756–6.000s</td><td>+12.250–12.505s</td><td>6.50s (6.25s..6.75s)</td><td>19</td><td>1</td></tr>"),
+            "{html}"
+        );
+        let slow = html
+            .split("<g class=\"s slow\">")
+            .nth(1)
+            .expect("the slow success is drawn");
+        assert!(slow.starts_with(
+            "<title>slow success (started during the outage, answered after it): started +12.000s, ended +12.550s (550ms), dated by its end</title><rect "
+        ));
+    }
+
+    #[test]
+    fn html_stays_under_2_mb_for_100k_samples_on_20_flapping_probes() {
+        // Flapping every sample, or in blocks about one pixel column wide (the most
+        // stretches a merged lane can have).
+        for block in [1, 3, 6, 12] {
+            let mut r = flapping_report(20, 5_000, block);
+            assert_eq!(
+                r.probes.iter().map(|p| p.samples.len()).sum::<usize>(),
+                100_000
+            );
+            // Long error texts are cut in tooltips.
+            for s in r.probes.iter_mut().flat_map(|p| &mut p.samples) {
+                if let Some(e) = &mut s.error {
+                    *e = e.repeat(100);
+                }
+            }
+            let html = render(&r);
+            assert!(html.len() < 2_000_000, "{} bytes", html.len());
+            assert_eq!(html.matches("<g class=\"lane\"").count(), 20);
+            assert!(html.contains("<ul class=\"note\">"));
+        }
     }
 
     #[test]

@@ -28,7 +28,13 @@ pub fn render(r: &RunReport) -> String {
             let status = if e.passed {
                 TestCaseStatus::success()
             } else {
-                failure(format!("expected {}, measured {}", e.expected, e.actual))
+                let mut message = format!("expected {}, measured {}", e.expected, e.actual);
+                if e.within_uncertainty {
+                    message.push_str(
+                        " (within uncertainty: the threshold lies inside the measured range, judged against its worse end)",
+                    );
+                }
+                failure(message)
             };
             (e.name(), status)
         })
@@ -131,15 +137,25 @@ mod tests {
             [
                 "api availability >= 99%",
                 "api recovery <= 5s",
+                "dns availability >= 95%",
                 "dns max-outage <= 2s",
                 "all faults reverted",
                 "run completed",
             ]
         );
-        assert_eq!(failures.len(), 3, "{failures:?}");
-        assert!(failures[0].starts_with("expected >= 99%, measured 67.50%"));
-        assert_eq!(failures[1], "1 revert(s) did not complete");
-        assert!(failures[2].contains("not every fault was reverted"));
+        assert_eq!(failures.len(), 4, "{failures:?}");
+        assert!(
+            failures[0].starts_with("expected >= 99%, measured 6"),
+            "{failures:?}"
+        );
+        assert!(!failures[0].contains("within uncertainty"));
+        assert!(
+            failures[1].starts_with("expected >= 95%, measured 94.8")
+                && failures[1].ends_with("(within uncertainty: the threshold lies inside the measured range, judged against its worse end)"),
+            "{failures:?}"
+        );
+        assert_eq!(failures[2], "1 revert(s) did not complete");
+        assert!(failures[3].contains("not every fault was reverted"));
         assert!(xml.contains("classname=\"kubedrill.etcd-leader-partition\""));
         assert!(xml.contains("timestamp=\"2024-05-01T10:00:00"));
         assert!(xml.contains("time=\"20.000\""), "{xml}");

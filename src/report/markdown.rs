@@ -95,6 +95,9 @@ fn table_md(t: &Table) -> String {
     for r in &t.rows {
         s.push_str(&row(r.iter().map(|c| cell(c)).collect()));
     }
+    if let Some(note) = &t.note {
+        s.push_str(&format!("\n_{}_\n", inline(note)));
+    }
     s
 }
 
@@ -129,18 +132,15 @@ mod tests {
     fn markdown_lists_expectations_and_manual_commands() {
         let md = render(&sample_report());
         assert!(md.starts_with("# ❌ etcd-leader-partition: ERROR (exit code 4)"));
-        assert!(
-            md.contains("| ❌ | api | availability | >= 99% | 67.50% |"),
-            "{md}"
-        );
-        assert!(
-            md.contains("| ✅ | api | recovery | <= 5s | 500ms |"),
-            "{md}"
-        );
-        assert!(
-            md.contains("| ✅ | dns | max-outage | <= 2s | 1.00s |"),
-            "{md}"
-        );
+        for row in [
+            "| ❌ | api | availability | >= 99% | 67.07% (65.83%..68.36%) |",
+            "| ✅ | api | recovery | <= 5s | 505ms (250ms..505ms) |",
+            "| ❌ within uncertainty | dns | availability | >= 95% | 94.84% (92.33%..97.44%) |",
+            "| ✅ | dns | max-outage | <= 2s | 1.01s (500ms..1.50s) |",
+        ] {
+            assert!(md.contains(row), "{row} in {md}");
+        }
+        assert!(md.contains("_Within uncertainty: the threshold lies inside"));
         assert!(md.contains(
             "```sh\nssh -i ~/.ssh/drill admin@10.0.0.12 'sudo systemctl start kubelet'\n```"
         ));
@@ -150,8 +150,54 @@ mod tests {
     fn cells_keep_tables_intact() {
         let mut r = sample_report();
         r.probes[0].name = "a|b\nc".into();
-        assert!(render(&r).contains("| a\\|b c | 67.50% |"));
+        assert!(render(&r).contains("| a\\|b c | 67.07% (65.83%..68.36%) |"));
         assert_eq!(fence_for(&["echo ```".into()]), "````");
+    }
+
+    #[test]
+    fn outage_rows_show_boundaries_between_observations_and_slow_successes() {
+        let md = render(&sample_report());
+        assert!(
+            md.contains("| api | 67.07% (65.83%..68.36%) | 74.32% (55/74) | 1 | 6.50s (6.25s..6.75s) | 1.00s | 505ms (250ms..505ms) |"),
+            "{md}"
+        );
+        assert!(md.contains("| 6/80 |"), "{md}");
+        assert!(
+            md.contains(
+                "| api | +5.756–6.000s | +12.250–12.505s | 6.50s (6.25s..6.75s) | 19 | 1 |"
+            ),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn an_outage_still_going_on_at_the_end_has_no_upper_bound() {
+        let mut r = sample_report();
+        let m = &mut r.probes[0].measurements;
+        let w = &mut m.outages[0];
+        (w.end_ms, w.length_max_ms, w.length_ms) = (None, None, w.length_min_ms);
+        m.longest_outage_max_ms = None;
+        m.longest_outage_ms = m.longest_outage_min_ms;
+        let md = render(&r);
+        assert!(
+            md.contains("| api | +5.756–6.000s | still down at the end (last seen down +12.250s) | ≥ 6.25s (still down at the end) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 1 | ≥ 6.25s (still down at the end) |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_flapping_probe_lists_its_longest_windows_and_sums_up_the_rest() {
+        let md = render(&crate::report::test_fixture::flapping_report(1, 1000, 1));
+        let rows = md.matches("| flapping-probe-0 | +").count();
+        assert_eq!(rows, crate::report::tables::MAX_OUTAGE_ROWS, "{md}");
+        assert!(
+            md.contains("| flapping-probe-0 | … 450 more windows, none longer | (report.json has them all) |  | 450 | 0 |"),
+            "{md}"
+        );
     }
 
     #[test]
