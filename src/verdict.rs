@@ -27,9 +27,15 @@ pub struct ExpectationResult {
     pub metric: Metric,
     /// The threshold as written (`>= 99%`).
     pub expected: String,
-    /// The measured value in words (`98.50%`, `1.20s`, `never`, `no samples`).
+    /// The measured value in words (`98.50%`, `1.20s`, `never`, `no samples`), with its
+    /// error bar when it has one (`1.20s (1.05s..1.30s)`).
     pub actual: String,
     pub passed: bool,
+    /// The threshold falls inside the measured value's error bar: the expectation was
+    /// judged on the conservative side (a `<=` against the upper bound, a `>=` against
+    /// the lower one).
+    #[serde(default)]
+    pub within_uncertainty: bool,
 }
 
 impl ExpectationResult {
@@ -42,24 +48,78 @@ impl ExpectationResult {
     }
 }
 
-/// Measured value of `metric` as a number (ms or %) or a reason it has none.
-fn value_of(metric: Metric, m: &Measurements) -> Result<f64, &'static str> {
-    match metric {
-        Metric::Availability => m.availability_pct.ok_or("no samples"),
-        Metric::MaxOutage => Ok(m.longest_outage_ms),
-        Metric::Recovery => recovery_value(m.recovery),
-        Metric::TimeToDetect => m.time_to_detect_ms.ok_or("never detected"),
-        Metric::LatencyP50 => m.latency.p50_ms.ok_or("no healthy samples"),
-        Metric::LatencyP95 => m.latency.p95_ms.ok_or("no healthy samples"),
-        Metric::LatencyP99 => m.latency.p99_ms.ok_or("no healthy samples"),
+/// A measured value with the range the truth lies in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Measured {
+    value: f64,
+    low: f64,
+    /// `INFINITY` when unbounded (an outage still going on at the end).
+    high: f64,
+}
+
+impl Measured {
+    fn exact(v: f64) -> Self {
+        Measured {
+            value: v,
+            low: v,
+            high: v,
+        }
     }
 }
 
-fn recovery_value(r: Recovery) -> Result<f64, &'static str> {
+/// Measured value of `metric` (ms or %) with its bounds, or a reason it has none.
+fn value_of(metric: Metric, m: &Measurements) -> Result<Measured, &'static str> {
+    match metric {
+        Metric::Availability => Ok(Measured {
+            value: m.availability_pct.ok_or("no samples")?,
+            low: m.availability_min_pct.ok_or("no samples")?,
+            high: m.availability_max_pct.ok_or("no samples")?,
+        }),
+        Metric::MaxOutage => Ok(Measured {
+            value: m.longest_outage_ms,
+            low: m.longest_outage_min_ms,
+            high: m.longest_outage_max_ms.unwrap_or(f64::INFINITY),
+        }),
+        Metric::Recovery => recovery_value(m.recovery),
+        Metric::TimeToDetect => m
+            .time_to_detect_ms
+            .map(Measured::exact)
+            .ok_or("never detected"),
+        Metric::LatencyP50 => m.latency.p50_ms.map(Measured::exact).ok_or("no healthy samples"),
+        Metric::LatencyP95 => m.latency.p95_ms.map(Measured::exact).ok_or("no healthy samples"),
+        Metric::LatencyP99 => m.latency.p99_ms.map(Measured::exact).ok_or("no healthy samples"),
+    }
+}
+
+fn recovery_value(r: Recovery) -> Result<Measured, &'static str> {
     match r {
-        Recovery::Recovered { after_ms } => Ok(after_ms),
+        Recovery::Recovered {
+            after_ms,
+            after_min_ms,
+        } => Ok(Measured {
+            value: after_ms,
+            low: after_min_ms,
+            high: after_ms,
+        }),
         Recovery::Never => Err("never"),
         Recovery::NotApplicable => Err("no fault was healed"),
+    }
+}
+
+fn describe(metric: Metric, m: Measured) -> String {
+    let text = |v: f64| {
+        if !v.is_finite() {
+            "still down at the end".to_string()
+        } else if metric == Metric::Availability {
+            format!("{v:.2}%")
+        } else {
+            crate::measure::format_ms(v)
+        }
+    };
+    if m.low == m.high {
+        text(m.value)
+    } else {
+        format!("{} ({}..{})", text(m.value), text(m.low), text(m.high))
     }
 }
 
@@ -67,18 +127,14 @@ fn judge_value(
     probe: Option<&str>,
     metric: Metric,
     exp: crate::scenario::expectation::Threshold,
-    value: Result<f64, &str>,
+    value: Result<Measured, &str>,
 ) -> ExpectationResult {
-    let (actual, passed) = match value {
-        Ok(v) => {
-            let text = if metric == Metric::Availability {
-                format!("{v:.2}%")
-            } else {
-                crate::measure::format_ms(v)
-            };
-            (text, exp.op.holds(v, exp.value))
+    let (actual, passed, within_uncertainty) = match value {
+        Ok(m) => {
+            let (low, high) = (exp.op.holds(m.low, exp.value), exp.op.holds(m.high, exp.value));
+            (describe(metric, m), low && high, low != high)
         }
-        Err(why) => (why.to_string(), false),
+        Err(why) => (why.to_string(), false, false),
     };
     ExpectationResult {
         probe: probe.map(String::from),
@@ -86,6 +142,7 @@ fn judge_value(
         expected: exp.to_string(),
         actual,
         passed,
+        within_uncertainty,
     }
 }
 
@@ -119,8 +176,7 @@ mod tests {
     use crate::measure::test_samples::from_pattern;
     use crate::measure::{measure, FaultSpan};
 
-    #[test]
-    fn judges_each_metric() {
+    fn judged(expectation: &str) -> Vec<ExpectationResult> {
         let samples = from_pattern("....xx......", 100.0);
         let m = measure(
             &samples,
@@ -130,19 +186,31 @@ mod tests {
             },
             std::time::Duration::from_millis(300),
         );
-        let exp: Expectation = serde_yaml::from_str(
-            "{probe: a, availability: '>= 90%', max-outage: '<= 250ms', recovery: '<= 100ms'}",
-        )
-        .unwrap();
-        let r = judge(&[exp], |_| Some(&m), m.recovery);
+        let exp: Expectation = serde_yaml::from_str(expectation).unwrap();
+        judge(&[exp], |_| Some(&m), m.recovery)
+    }
+
+    #[test]
+    fn judges_each_metric() {
+        // Outage observed from 400 to 600 (at least 100 ms: 400..500, at most 300 ms:
+        // 300..600); availability by time 900 of 1100 ms.
+        let r = judged("{probe: a, availability: '>= 90%', max-outage: '<= 350ms', recovery: '<= 100ms'}");
         assert_eq!(r.len(), 3);
-        assert!(!r[0].passed, "10/12 = 83% < 90%: {:?}", r[0]);
-        assert!(r[1].passed, "{:?}", r[1]);
-        assert!(
-            r[2].passed,
-            "recovered at 600 after heal at 550: {:?}",
-            r[2]
-        );
-        assert_eq!(r[2].actual, "50ms");
+        assert!(!r[0].passed, "81.8% < 90%: {:?}", r[0]);
+        assert!(r[1].passed && !r[1].within_uncertainty, "{:?}", r[1]);
+        assert_eq!(r[1].actual, "200ms (100ms..300ms)");
+        assert!(r[2].passed, "recovered at 600 after heal at 550: {:?}", r[2]);
+        assert_eq!(r[2].actual, "50ms (0ms..50ms)");
+    }
+
+    #[test]
+    fn a_threshold_inside_the_error_bar_is_judged_conservatively() {
+        let r = judged("{probe: a, max-outage: '<= 250ms'}");
+        assert!(!r[0].passed, "the upper bound 300ms is over 250ms: {:?}", r[0]);
+        assert!(r[0].within_uncertainty);
+        let r = judged("{probe: a, max-outage: '> 250ms'}");
+        assert!(!r[0].passed && r[0].within_uncertainty, "{:?}", r[0]);
+        let r = judged("{probe: a, max-outage: '> 50ms'}");
+        assert!(r[0].passed && !r[0].within_uncertainty, "{:?}", r[0]);
     }
 }

@@ -8,6 +8,7 @@ use crate::cluster::{Cluster, ClusterSettings};
 use crate::engine::journal::{pending_reverts, read_journal, Journal, JournalEntry, JOURNAL_FILE};
 use crate::engine::RunContext;
 use crate::exit_code::ExitCode;
+use crate::scenario::ReportFormat;
 
 /// Reverts everything the journal says is still pending, newest first.
 pub async fn recover(a: RecoverArgs) -> i32 {
@@ -44,6 +45,7 @@ pub async fn recover(a: RecoverArgs) -> i32 {
             _ => None,
         })
         .unwrap_or((kubeconfig, context));
+    write_missing_report(&a.run_dir, &entries);
     let pending = pending_reverts(&entries);
     if pending.is_empty() {
         println!(
@@ -68,7 +70,7 @@ pub async fn recover(a: RecoverArgs) -> i32 {
     };
     let mut failed = Vec::new();
     for (seq, fault_id, action) in pending {
-        let _ = journal.append(&JournalEntry::Reverting { seq });
+        let _ = journal.append(&JournalEntry::Reverting { seq, at_ms: None });
         let result = tokio::time::timeout(ctx.revert_timeout, action.run(&ctx))
             .await
             .unwrap_or_else(|_| Err("timed out".to_string()));
@@ -96,5 +98,23 @@ pub async fn recover(a: RecoverArgs) -> i32 {
             }
         }
         ExitCode::RevertFailed.code()
+    }
+}
+
+/// A killed run wrote no report: rebuild one from its journal and samples.
+fn write_missing_report(run_dir: &std::path::Path, entries: &[JournalEntry]) {
+    if run_dir.join(crate::report::file_name(ReportFormat::Json)).exists() {
+        return;
+    }
+    let Some(report) = crate::engine::recovered_report(run_dir, entries) else {
+        return;
+    };
+    match crate::report::write_reports(&report, run_dir, &[ReportFormat::Junit, ReportFormat::Md, ReportFormat::Html]) {
+        Ok(_) => println!(
+            "wrote the report the run could not ({} probes, from samples.jsonl): {}",
+            report.probes.len(),
+            run_dir.display()
+        ),
+        Err(e) => eprintln!("warning: cannot write the rebuilt report: {e}"),
     }
 }

@@ -26,6 +26,9 @@ pub enum JournalEntry {
         kubeconfig: Option<PathBuf>,
         context: Option<String>,
         pid: u32,
+        /// Wall clock at the run's time origin (offsets below count from it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        started_at: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// A revert registered before its fault is injected.
     Registered {
@@ -35,7 +38,12 @@ pub enum JournalEntry {
         action: RevertAction,
     },
     /// The fault is about to be injected.
-    Injecting { fault_id: String },
+    Injecting {
+        fault_id: String,
+        /// Milliseconds since the run started.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at_ms: Option<f64>,
+    },
     /// The fault was injected (or failed to be).
     Injected {
         fault_id: String,
@@ -50,7 +58,12 @@ pub enum JournalEntry {
     },
     /// A registered revert is about to run (if no `reverted` follows, it was cut short and
     /// `recover` runs it again: reverts must be safe to repeat).
-    Reverting { seq: u64 },
+    Reverting {
+        seq: u64,
+        /// Milliseconds since the run started.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at_ms: Option<f64>,
+    },
     /// A registered revert ran.
     Reverted {
         seq: u64,

@@ -6,7 +6,10 @@ mod conditions;
 mod context;
 mod events;
 pub mod journal;
+mod probe_records;
+mod recovered_report;
 mod runner;
+pub mod sample_file;
 mod sampling;
 mod setup;
 mod signals;
@@ -17,6 +20,7 @@ mod verdict_of;
 pub use clock::RunClock;
 pub use context::RunContext;
 pub use events::{EngineEvent, EventSink};
+pub use recovered_report::recovered_report;
 pub use runner::{run, RunOptions, RunOutcome};
 pub use setup::{
     build_context, cluster_settings, load_inventory, scenario_nodes, ClusterOverrides,

@@ -11,17 +11,18 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use super::clock::RunClock;
-use super::conditions::current_outage_start;
+use super::conditions::{change_or_time, recheck_period, stability, Stability};
 use super::events::{EngineEvent, EventSink};
 use super::journal::{Journal, JournalEntry};
-use super::sampling::{spawn_probe, ProbeLog, ProbeSchedule};
+use super::sample_file::{DeclaredProbe, SampleFile, SAMPLES_FILE};
+use super::sampling::{default_max_in_flight, spawn_probe, ProbeLog, ProbeOutputs, ProbeSchedule};
 use super::setup::{build_context, create_run_dir, ClusterOverrides};
 use super::signals::Signals;
 use super::state::RunState;
 use super::steps::{run_steps, StepsEnd};
 use super::verdict_of::{decide, Ending};
 use crate::exit_code::ExitCode;
-use crate::measure::{recovery_after, Recovery};
+use crate::measure::Recovery;
 use crate::report::{RevertRecord, RunReport};
 use crate::scenario::expectation::AbortCondition;
 use crate::scenario::Scenario;
@@ -72,6 +73,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
         kubeconfig: ctx.cluster.settings.kubeconfig.clone(),
         context: ctx.cluster.settings.context.clone(),
         pid: std::process::id(),
+        started_at: Some(started_at),
     });
     let state = RunState::new(clock, ctx.clone(), journal, opts.events.clone());
     state.note(
@@ -81,23 +83,49 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let tick = Arc::new(watch::channel(0u64).0);
+    let changes = Arc::new(watch::channel(0u64).0);
     let mut tasks = Vec::new();
     let mut build_error = setup_error;
-    for p in &scenario.probes {
-        match p.spec.build(&ctx, p.timeout.get()) {
-            Ok(sampler) => tasks.push(spawn_probe(
-                ProbeSchedule {
+    let file = match SampleFile::create(&run_dir) {
+        Ok(f) => Some(Arc::new(f)),
+        Err(e) => {
+            build_error.get_or_insert(format!("cannot write {SAMPLES_FILE}: {e}"));
+            None
+        }
+    };
+    for p in scenario.probes.iter().filter(|_| file.is_some()) {
+        let file = file.clone().expect("checked above");
+        let (interval, timeout) = (p.interval.get(), p.timeout.get());
+        let max_in_flight = p
+            .max_in_flight
+            .unwrap_or_else(|| default_max_in_flight(interval, timeout));
+        match p.spec.build(&ctx, timeout) {
+            Ok(sampler) => {
+                file.declare(DeclaredProbe {
                     name: p.name.clone(),
-                    interval: p.interval.get(),
-                    timeout: p.timeout.get(),
-                    sampler,
-                },
-                clock,
-                stop_rx.clone(),
-                tick.clone(),
-                opts.events.clone(),
-            )),
+                    kind: p.spec.kind().into(),
+                    target: p.spec.target(),
+                    interval_ms: interval.as_secs_f64() * 1000.0,
+                    timeout_ms: timeout.as_secs_f64() * 1000.0,
+                    max_in_flight,
+                });
+                tasks.push(spawn_probe(
+                    ProbeSchedule {
+                        name: p.name.clone(),
+                        interval,
+                        timeout,
+                        max_in_flight,
+                        sampler,
+                    },
+                    ProbeOutputs {
+                        clock,
+                        changes: changes.clone(),
+                        events: opts.events.clone(),
+                        file,
+                    },
+                    stop_rx.clone(),
+                ))
+            }
             Err(e) => {
                 build_error.get_or_insert(format!("probe {}: {e}", p.name));
             }
@@ -129,8 +157,8 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
         Some(e) => Ending::SetupFailed(e),
         None => {
             tokio::select! {
-                end = run_steps(&state, &scenario.steps, &logs, tick.subscribe()) => Ending::Steps(end),
-                reason = watch_aborts(&scenario.abort_if, &logs, &state, tick.subscribe()) => Ending::Aborted(reason),
+                end = run_steps(&state, &scenario.steps, &logs, changes.subscribe()) => Ending::Steps(end),
+                reason = watch_aborts(&scenario.abort_if, &logs, &state, changes.subscribe()) => Ending::Aborted(reason),
                 sig = signals.next() => Ending::Signal(sig),
             }
         }
@@ -148,8 +176,8 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
         Some(_) => Vec::new(),
     };
     if rollback_ok == Some(true) && matches!(ending, Ending::Steps(_)) {
-        let tick_rx = tick.subscribe();
-        if let Some(sig) = observe_recovery(scenario, &logs, &state, tick_rx, &mut signals).await {
+        let changes_rx = changes.subscribe();
+        if let Some(sig) = observe_recovery(scenario, &logs, &state, changes_rx, &mut signals).await {
             state.note(
                 "signal",
                 None,
@@ -163,6 +191,13 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
     let mut finished_logs = Vec::new();
     for t in tasks {
         finished_logs.push(t.join().await);
+    }
+    if let Some(Err(e)) = file.as_ref().map(|f| f.finish()) {
+        state.note(
+            "samples-lost",
+            None,
+            format!("{SAMPLES_FILE} is incomplete ({e}); measurements are not affected"),
+        );
     }
     let report = decide(
         scenario,
@@ -213,39 +248,43 @@ fn uses_cluster(s: &Scenario) -> bool {
         || s.steps.iter().any(|st| matches!(&st.action, crate::scenario::StepAction::Fault { spec, .. } if spec.needs_cluster()))
 }
 
-/// Resolves with a reason as soon as an abort condition holds.
+/// Resolves with a reason as soon as an abort condition holds. Looks again only when a
+/// probe's state changes or when an outage going on would reach a threshold.
 async fn watch_aborts(
     conditions: &[AbortCondition],
     logs: &BTreeMap<String, Arc<ProbeLog>>,
     state: &RunState,
-    mut tick: watch::Receiver<u64>,
+    mut changes: watch::Receiver<u64>,
 ) -> String {
     if conditions.is_empty() {
         return std::future::pending().await;
     }
     loop {
         let now = state.clock.now_ms();
+        let mut next: Option<f64> = None;
         for c in conditions {
             let Some(log) = logs.get(&c.probe) else {
                 continue;
             };
-            let start = log.read(current_outage_start);
-            if let Some(start) = start {
-                let outage = now - start;
-                if c.outage.op.holds(outage, c.outage.value) {
-                    return format!(
-                        "abort-if: probe {} has been down for {} ({})",
-                        c.probe,
-                        crate::measure::format_ms(outage),
-                        c.outage
-                    );
-                }
+            let Some(start) = log.read(|t| t.current_outage_start()) else {
+                continue;
+            };
+            let outage = now - start;
+            if c.outage.op.holds(outage, c.outage.value) {
+                return format!(
+                    "abort-if: probe {} has been down for {} ({})",
+                    c.probe,
+                    crate::measure::format_ms(outage),
+                    c.outage
+                );
+            }
+            // The outage reaches the threshold at start + value (just after, for `>`).
+            let at = start + c.outage.value + 1.0;
+            if at > now {
+                next = Some(next.map_or(at, |n: f64| n.min(at)));
             }
         }
-        tokio::select! {
-            r = tick.changed() => if r.is_err() { return std::future::pending().await },
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-        }
+        change_or_time(&mut changes, &state.clock, next, Duration::from_millis(1)).await;
     }
 }
 
@@ -280,7 +319,7 @@ async fn observe_recovery(
     scenario: &Scenario,
     logs: &BTreeMap<String, Arc<ProbeLog>>,
     state: &RunState,
-    mut tick: watch::Receiver<u64>,
+    mut changes: watch::Receiver<u64>,
     signals: &mut Signals,
 ) -> Option<&'static str> {
     let (_, faults, _) = state.finish();
@@ -289,15 +328,22 @@ async fn observe_recovery(
         .filter_map(|f| f.reverted_at_ms)
         .reduce(f64::max)?;
     let stable = scenario.settings.stable_window.get();
-    let recovered = || {
-        logs.values()
-            .all(|l| l.read(|s| recovery_after(s, heal, stable)) != Recovery::Never)
-    };
+    let all: Vec<Arc<ProbeLog>> = logs.values().cloned().collect();
+    let recheck = recheck_period(all.iter().map(|l| l.interval));
     let wait = async {
-        while !recovered() {
-            if tick.changed().await.is_err() {
+        loop {
+            let recovered = all
+                .iter()
+                .all(|l| l.read(|t| t.recovery_after(heal, stable)) != Recovery::Never);
+            if recovered {
                 return;
             }
+            let at = match stability(&all, stable, heal) {
+                Stability::NotBefore(at) => Some(at),
+                Stability::Stable => Some(state.clock.now_ms()),
+                Stability::Unhealthy => None,
+            };
+            change_or_time(&mut changes, &state.clock, at, recheck).await;
         }
     };
     tokio::select! {

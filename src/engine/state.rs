@@ -222,7 +222,10 @@ impl RunState {
 
     async fn run_revert(&self, r: Registered, step: Option<usize>) -> bool {
         let timeout = self.ctx.revert_timeout;
-        let _ = self.journal.append(&JournalEntry::Reverting { seq: r.seq });
+        let _ = self.journal.append(&JournalEntry::Reverting {
+            seq: r.seq,
+            at_ms: Some(self.clock.now_ms()),
+        });
         let result = match tokio::time::timeout(timeout, r.action.run(&self.ctx)).await {
             Ok(res) => res,
             Err(_) => Err(format!(

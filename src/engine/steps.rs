@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::conditions::all_stable;
+use super::conditions::{change_or_time, recheck_period, stability, Stability};
 use super::events::EngineEvent;
 use super::journal::JournalEntry;
 use super::sampling::ProbeLog;
@@ -54,7 +54,7 @@ pub async fn run_steps(
     state: &RunState,
     steps: &[Step],
     logs: &BTreeMap<String, Arc<ProbeLog>>,
-    tick: watch::Receiver<u64>,
+    changes: watch::Receiver<u64>,
 ) -> StepsEnd {
     for (i, step) in steps.iter().enumerate() {
         let description = describe_step(step);
@@ -74,7 +74,7 @@ pub async fn run_steps(
             }
             StepAction::Heal(id) => (!state.revert_fault(id, Some(i)).await)
                 .then(|| StepsEnd::InjectFailed(format!("revert of {id} failed"))),
-            StepAction::WaitUntil(w) => wait_until(w, logs, tick.clone(), state.clock.now_ms())
+            StepAction::WaitUntil(w) => wait_until(w, logs, changes.clone(), state)
                 .await
                 .err()
                 .map(StepsEnd::StepFailed),
@@ -126,6 +126,7 @@ async fn run_fault(
     }
     let _ = state.journal.append(&JournalEntry::Injecting {
         fault_id: id.to_string(),
+        at_ms: Some(state.clock.now_ms()),
     });
     let started = state.clock.now_ms();
     state.record_fault(FaultRecord {
@@ -172,12 +173,14 @@ async fn run_fault(
 }
 
 /// Waits until the chosen probes are healthy for the stable window, or fails at timeout.
+/// Looks again only when a probe's state changes or when the window could be complete.
 async fn wait_until(
     w: &WaitUntil,
     logs: &BTreeMap<String, Arc<ProbeLog>>,
-    mut tick: watch::Receiver<u64>,
-    since_ms: f64,
+    mut changes: watch::Receiver<u64>,
+    state: &RunState,
 ) -> Result<(), String> {
+    let since_ms = state.clock.now_ms();
     let chosen: Vec<Arc<ProbeLog>> = if w.healthy.is_empty() {
         logs.values().cloned().collect()
     } else {
@@ -186,14 +189,15 @@ async fn wait_until(
             .filter_map(|n| logs.get(n).cloned())
             .collect()
     };
+    let recheck = recheck_period(chosen.iter().map(|l| l.interval));
     let wait = async {
         loop {
-            if all_stable(&chosen, w.stable_for.get(), since_ms) {
-                return;
-            }
-            if tick.changed().await.is_err() {
-                return std::future::pending().await;
-            }
+            let at = match stability(&chosen, w.stable_for.get(), since_ms) {
+                Stability::Stable => return,
+                Stability::NotBefore(at) => Some(at),
+                Stability::Unhealthy => None,
+            };
+            change_or_time(&mut changes, &state.clock, at, recheck).await;
         }
     };
     tokio::time::timeout(w.timeout.get(), wait)

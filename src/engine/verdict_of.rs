@@ -8,10 +8,9 @@ use super::sampling::ProbeLog;
 use super::state::RunState;
 use super::steps::{describe_step, StepsEnd};
 use crate::exit_code::ExitCode;
-use crate::measure::{measure, FaultSpan, Recovery};
-use crate::report::{
-    PlannedStep, ProbeRecord, RunReport, ScenarioInfo, ScenarioMeasurements, SCHEMA_VERSION,
-};
+use crate::measure::{FaultSpan, Recovery};
+use super::probe_records::probe_records;
+use crate::report::{PlannedStep, RunReport, ScenarioInfo, ScenarioMeasurements, SCHEMA_VERSION};
 use crate::scenario::{Scenario, StepAction};
 use crate::verdict::{judge, Verdict};
 
@@ -90,24 +89,7 @@ pub fn decide(
             .reduce(f64::max),
     };
     let stable = s.settings.stable_window.get();
-    let probes: Vec<ProbeRecord> = s
-        .probes
-        .iter()
-        .filter_map(|decl| {
-            let (_, log) = logs.iter().find(|(n, _)| *n == decl.name)?;
-            let samples = log.snapshot();
-            Some(ProbeRecord {
-                name: decl.name.clone(),
-                kind: decl.spec.kind().into(),
-                target: decl.spec.target(),
-                interval: decl.interval.get(),
-                timeout: decl.timeout.get(),
-                missed_ticks: log.missed_ticks.load(std::sync::atomic::Ordering::Relaxed),
-                measurements: measure(&samples, span, stable),
-                samples,
-            })
-        })
-        .collect();
+    let probes = probe_records(s, &logs, span, stable, &state.ctx.run_dir);
     let scenario_recovery = match span.last_healed_ms {
         None => Recovery::NotApplicable,
         Some(_) => probes.iter().fold(Recovery::NotApplicable, |acc, p| {

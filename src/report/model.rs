@@ -6,11 +6,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::measure::{Dating, Sample};
 use crate::measure::Measurements;
 use crate::verdict::{ExpectationResult, Verdict};
 
 /// Bumped whenever a field changes meaning or disappears.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One finished (or aborted) run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -129,25 +130,24 @@ pub struct ProbeRecord {
     pub interval: Duration,
     #[serde(with = "crate::scenario::duration::millis")]
     pub timeout: Duration,
-    /// Ticks skipped because the previous sample was still running.
+    /// Most samples allowed in flight at once.
+    pub max_in_flight: u64,
+    /// Ticks of the schedule from the first to the last (one sample each, or missed).
+    pub scheduled_ticks: u64,
+    /// Ticks that started no sample because `max_in_flight` samples were still running.
     pub missed_ticks: u64,
+    /// Samples still running when the probe stopped (never dated, not counted).
+    #[serde(default)]
+    pub unfinished_samples: u64,
+    /// `all` when `samples` holds every sample; `near-state-changes` when the run had too
+    /// many and `samples` holds those around state changes (every sample is in
+    /// `samples_file`).
+    pub samples_embedded: String,
+    /// Every sample of the run, one JSON line each (relative to the run directory).
+    pub samples_file: String,
+    /// Samples ordered by the instant they are dated by.
     pub samples: Vec<Sample>,
     pub measurements: Measurements,
-}
-
-/// One observation by a probe.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Sample {
-    pub at: DateTime<Utc>,
-    /// Milliseconds since the run started (monotonic clock), when the sample was started.
-    pub offset_ms: f64,
-    pub ok: bool,
-    pub latency_ms: f64,
-    /// Short error text for failed samples.
-    pub error: Option<String>,
-    /// Probe-specific observation (leader id, replica counts ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<serde_json::Value>,
 }
 
 /// Measurements over all probes together.

@@ -278,7 +278,7 @@ fn list<T>(
         .collect()
 }
 
-const PROBE_COMMON: &[&str] = &["name", "interval", "timeout"];
+const PROBE_COMMON: &[&str] = &["name", "interval", "timeout", "max-in-flight"];
 
 fn probe_decl(value: Value, at: &KeyPath, errs: &mut Errors) -> Option<ProbeDecl> {
     let Value::Mapping(mut map) = value else {
@@ -297,6 +297,10 @@ fn probe_decl(value: Value, at: &KeyPath, errs: &mut Errors) -> Option<ProbeDecl
     };
     let interval = duration_field(&mut map, "interval", at, errs, 1000);
     let timeout = duration_field(&mut map, "timeout", at, errs, 1000);
+    let max_in_flight = match take(&mut map, "max-in-flight") {
+        None => Some(None),
+        Some(v) => section::<u64>(v, &at.key("max-in-flight"), errs).map(Some),
+    };
     let kinds: Vec<String> = map
         .keys()
         .filter_map(|k| k.as_str().map(String::from))
@@ -332,6 +336,7 @@ fn probe_decl(value: Value, at: &KeyPath, errs: &mut Errors) -> Option<ProbeDecl
         name: name?,
         interval: interval?,
         timeout: timeout?,
+        max_in_flight: max_in_flight?,
         spec: spec?,
     })
 }

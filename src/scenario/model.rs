@@ -101,6 +101,10 @@ pub struct ProbeDecl {
     pub name: String,
     pub interval: HumanDuration,
     pub timeout: HumanDuration,
+    /// Most samples running at once (`max-in-flight`); by default enough to start one at
+    /// every tick while earlier ones run into their timeout: ceil(timeout / interval) + 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u64>,
     pub spec: ProbeSpec,
 }
 

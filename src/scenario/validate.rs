@@ -57,6 +57,12 @@ fn validate_probes<'a>(s: &'a Scenario, errs: &mut Errors) -> BTreeMap<&'a str, 
         }
         positive(p.interval.get(), &at.key("interval"), errs);
         positive(p.timeout.get(), &at.key("timeout"), errs);
+        if p.max_in_flight == Some(0) {
+            errs.add(
+                at.key("max-in-flight"),
+                "must be at least 1 (1 = one sample at a time)",
+            );
+        }
         p.spec.validate(&at.key(p.spec.kind()), errs);
     }
     names

@@ -1,0 +1,105 @@
+//! The probes' part of the report: measurements from each probe's tracker, and samples
+//! read back from `samples.jsonl` (all of them for short runs, those around state changes
+//! for long ones), so the report never needs a second copy of every sample.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::sample_file::{read_samples, SAMPLES_FILE};
+use super::sampling::ProbeLog;
+use crate::measure::{FaultSpan, Measurements, OutageWindow, Sample};
+use crate::report::ProbeRecord;
+use crate::scenario::Scenario;
+
+/// A probe with at most this many samples has all of them in report.json.
+pub const EMBED_ALL: u64 = 5_000;
+/// Samples near state changes embedded per probe at most, for longer runs.
+const EMBED_NEAR: usize = 5_000;
+
+/// One record per probe that ran, in the scenario's order.
+pub fn probe_records(
+    s: &Scenario,
+    logs: &[(String, Arc<ProbeLog>)],
+    span: FaultSpan,
+    stable: Duration,
+    run_dir: &Path,
+) -> Vec<ProbeRecord> {
+    let mut records: Vec<ProbeRecord> = s
+        .probes
+        .iter()
+        .filter_map(|decl| {
+            let (_, log) = logs.iter().find(|(n, _)| *n == decl.name)?;
+            let measurements = log.read(|t| t.measurements(span, stable));
+            Some(ProbeRecord {
+                name: decl.name.clone(),
+                kind: decl.spec.kind().into(),
+                target: decl.spec.target(),
+                interval: decl.interval.get(),
+                timeout: decl.timeout.get(),
+                max_in_flight: log.max_in_flight,
+                scheduled_ticks: log.scheduled_ticks.load(Ordering::Relaxed),
+                missed_ticks: log.missed_ticks.load(Ordering::Relaxed),
+                unfinished_samples: log.unfinished.load(Ordering::Relaxed),
+                samples_embedded: embedding(&measurements).into(),
+                samples_file: SAMPLES_FILE.into(),
+                samples: Vec::new(),
+                measurements,
+            })
+        })
+        .collect();
+    embed_samples(&mut records, &run_dir.join(SAMPLES_FILE));
+    records
+}
+
+fn embedding(m: &Measurements) -> &'static str {
+    if m.samples <= EMBED_ALL {
+        "all"
+    } else {
+        "near-state-changes"
+    }
+}
+
+/// Fills each record's `samples` from the sample file.
+pub fn embed_samples(records: &mut [ProbeRecord], file: &Path) {
+    let index: HashMap<String, usize> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.name.clone(), i))
+        .collect();
+    let result = read_samples(
+        file,
+        |_| {},
+        |probe, sample| {
+            let Some(r) = index.get(probe).map(|i| &mut records[*i]) else {
+                return;
+            };
+            let keep = match r.samples_embedded.as_str() {
+                "all" => true,
+                _ => {
+                    r.samples.len() < EMBED_NEAR
+                        && near_a_change(&sample, &r.measurements.outages, r.interval)
+                }
+            };
+            if keep {
+                r.samples.push(sample);
+            }
+        },
+    );
+    if let Err(e) = result {
+        tracing::warn!(error = %e, file = %file.display(), "cannot read samples back; the report has measurements only");
+    }
+}
+
+/// True when the sample's span touches the uncertainty of a window boundary (widened by
+/// one interval): the samples that show why a window starts or ends where it does.
+fn near_a_change(s: &Sample, windows: &[OutageWindow], interval: Duration) -> bool {
+    let pad = interval.as_secs_f64() * 1000.0;
+    let touches = |from: f64, to: f64| s.start_ms <= to + pad && s.end_ms >= from - pad;
+    windows.iter().any(|w| {
+        touches(w.start_earliest_ms, w.start_ms)
+            || touches(w.end_earliest_ms, w.end_ms.unwrap_or(w.end_earliest_ms))
+    })
+}
