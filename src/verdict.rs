@@ -85,9 +85,21 @@ fn value_of(metric: Metric, m: &Measurements) -> Result<Measured, &'static str> 
             .time_to_detect_ms
             .map(Measured::exact)
             .ok_or("never detected"),
-        Metric::LatencyP50 => m.latency.p50_ms.map(Measured::exact).ok_or("no healthy samples"),
-        Metric::LatencyP95 => m.latency.p95_ms.map(Measured::exact).ok_or("no healthy samples"),
-        Metric::LatencyP99 => m.latency.p99_ms.map(Measured::exact).ok_or("no healthy samples"),
+        Metric::LatencyP50 => m
+            .latency
+            .p50_ms
+            .map(Measured::exact)
+            .ok_or("no healthy samples"),
+        Metric::LatencyP95 => m
+            .latency
+            .p95_ms
+            .map(Measured::exact)
+            .ok_or("no healthy samples"),
+        Metric::LatencyP99 => m
+            .latency
+            .p99_ms
+            .map(Measured::exact)
+            .ok_or("no healthy samples"),
     }
 }
 
@@ -131,7 +143,10 @@ fn judge_value(
 ) -> ExpectationResult {
     let (actual, passed, within_uncertainty) = match value {
         Ok(m) => {
-            let (low, high) = (exp.op.holds(m.low, exp.value), exp.op.holds(m.high, exp.value));
+            let (low, high) = (
+                exp.op.holds(m.low, exp.value),
+                exp.op.holds(m.high, exp.value),
+            );
             (describe(metric, m), low && high, low != high)
         }
         Err(why) => (why.to_string(), false, false),
@@ -194,19 +209,29 @@ mod tests {
     fn judges_each_metric() {
         // Outage observed from 400 to 600 (at least 100 ms: 400..500, at most 300 ms:
         // 300..600); availability by time 900 of 1100 ms.
-        let r = judged("{probe: a, availability: '>= 90%', max-outage: '<= 350ms', recovery: '<= 100ms'}");
+        let r = judged(
+            "{probe: a, availability: '>= 90%', max-outage: '<= 350ms', recovery: '<= 100ms'}",
+        );
         assert_eq!(r.len(), 3);
         assert!(!r[0].passed, "81.8% < 90%: {:?}", r[0]);
         assert!(r[1].passed && !r[1].within_uncertainty, "{:?}", r[1]);
         assert_eq!(r[1].actual, "200ms (100ms..300ms)");
-        assert!(r[2].passed, "recovered at 600 after heal at 550: {:?}", r[2]);
+        assert!(
+            r[2].passed,
+            "recovered at 600 after heal at 550: {:?}",
+            r[2]
+        );
         assert_eq!(r[2].actual, "50ms (0ms..50ms)");
     }
 
     #[test]
     fn a_threshold_inside_the_error_bar_is_judged_conservatively() {
         let r = judged("{probe: a, max-outage: '<= 250ms'}");
-        assert!(!r[0].passed, "the upper bound 300ms is over 250ms: {:?}", r[0]);
+        assert!(
+            !r[0].passed,
+            "the upper bound 300ms is over 250ms: {:?}",
+            r[0]
+        );
         assert!(r[0].within_uncertainty);
         let r = judged("{probe: a, max-outage: '> 250ms'}");
         assert!(!r[0].passed && r[0].within_uncertainty, "{:?}", r[0]);

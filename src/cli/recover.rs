@@ -45,6 +45,14 @@ pub async fn recover(a: RecoverArgs) -> i32 {
             _ => None,
         })
         .unwrap_or((kubeconfig, context));
+    // Holding the run directory's lock: the run (or another recover) is not going on.
+    let journal = match Journal::open(&a.run_dir) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::Invalid.code();
+        }
+    };
     write_missing_report(&a.run_dir, &entries);
     let pending = pending_reverts(&entries);
     if pending.is_empty() {
@@ -60,13 +68,6 @@ pub async fn recover(a: RecoverArgs) -> i32 {
         cluster: Cluster::new(ClusterSettings::for_recovery(kubeconfig, context)),
         run_dir: a.run_dir.clone(),
         revert_timeout: Duration::from_secs(120),
-    };
-    let journal = match Journal::open(&a.run_dir) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::Invalid.code();
-        }
     };
     let mut failed = Vec::new();
     for (seq, fault_id, action) in pending {
@@ -103,13 +104,20 @@ pub async fn recover(a: RecoverArgs) -> i32 {
 
 /// A killed run wrote no report: rebuild one from its journal and samples.
 fn write_missing_report(run_dir: &std::path::Path, entries: &[JournalEntry]) {
-    if run_dir.join(crate::report::file_name(ReportFormat::Json)).exists() {
+    if run_dir
+        .join(crate::report::file_name(ReportFormat::Json))
+        .exists()
+    {
         return;
     }
     let Some(report) = crate::engine::recovered_report(run_dir, entries) else {
         return;
     };
-    match crate::report::write_reports(&report, run_dir, &[ReportFormat::Junit, ReportFormat::Md, ReportFormat::Html]) {
+    match crate::report::write_reports(
+        &report,
+        run_dir,
+        &[ReportFormat::Junit, ReportFormat::Md, ReportFormat::Html],
+    ) {
         Ok(_) => println!(
             "wrote the report the run could not ({} probes, from samples.jsonl): {}",
             report.probes.len(),

@@ -37,7 +37,11 @@ pub fn recovered_report(run_dir: &Path, entries: &[JournalEntry]) -> Option<RunR
             file,
             started_at,
             ..
-        }) => (scenario.clone(), file.clone(), started_at.unwrap_or_else(Utc::now)),
+        }) => (
+            scenario.clone(),
+            file.clone(),
+            started_at.unwrap_or_else(Utc::now),
+        ),
         _ => ("unknown".into(), String::new(), Utc::now()),
     };
     let at = |f: fn(&JournalEntry) -> Option<f64>| entries.iter().filter_map(f);

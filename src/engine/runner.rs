@@ -177,7 +177,8 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
     };
     if rollback_ok == Some(true) && matches!(ending, Ending::Steps(_)) {
         let changes_rx = changes.subscribe();
-        if let Some(sig) = observe_recovery(scenario, &logs, &state, changes_rx, &mut signals).await {
+        if let Some(sig) = observe_recovery(scenario, &logs, &state, changes_rx, &mut signals).await
+        {
             state.note(
                 "signal",
                 None,

@@ -168,16 +168,30 @@ mod tests {
     fn details_are_written_once_and_carried_forward() {
         let dir = tempfile::tempdir().unwrap();
         let f = SampleFile::create(dir.path()).unwrap();
-        let ok = |t: f64| Sample::new(Utc::now(), t, t + 1.0, Ok(Some(serde_json::json!({"status": 200}))));
+        let ok = |t: f64| {
+            Sample::new(
+                Utc::now(),
+                t,
+                t + 1.0,
+                Ok(Some(serde_json::json!({"status": 200}))),
+            )
+        };
         f.append("web", &ok(0.0));
-        f.append("web", &Sample::new(Utc::now(), 10.0, 11.0, Err("refused".into())));
+        f.append(
+            "web",
+            &Sample::new(Utc::now(), 10.0, 11.0, Err("refused".into())),
+        );
         f.append("web", &ok(20.0));
         f.finish().unwrap();
         let text = std::fs::read_to_string(dir.path().join(SAMPLES_FILE)).unwrap();
         assert_eq!(text.matches("status").count(), 1, "{text}");
         let mut back = Vec::new();
-        read_samples(&dir.path().join(SAMPLES_FILE), |_| {}, |p, s| back.push((p.to_string(), s)))
-            .unwrap();
+        read_samples(
+            &dir.path().join(SAMPLES_FILE),
+            |_| {},
+            |p, s| back.push((p.to_string(), s)),
+        )
+        .unwrap();
         assert_eq!(back.len(), 3);
         assert_eq!(back[2].1.detail, Some(serde_json::json!({"status": 200})));
         assert_eq!(back[1].1.detail, None);

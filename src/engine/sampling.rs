@@ -90,11 +90,7 @@ pub struct ProbeOutputs {
 }
 
 /// Starts the probe; it stops when `stop` turns true.
-pub fn spawn_probe(
-    p: ProbeSchedule,
-    out: ProbeOutputs,
-    stop: watch::Receiver<bool>,
-) -> ProbeTask {
+pub fn spawn_probe(p: ProbeSchedule, out: ProbeOutputs, stop: watch::Receiver<bool>) -> ProbeTask {
     let log = Arc::new(ProbeLog::new(p.max_in_flight.max(1), p.interval));
     let name = p.name.clone();
     let handle = tokio::spawn(sample_loop(p, out, stop, log.clone()));

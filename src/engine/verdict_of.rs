@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::probe_records::probe_records;
 use super::sampling::ProbeLog;
 use super::state::RunState;
 use super::steps::{describe_step, StepsEnd};
 use crate::exit_code::ExitCode;
 use crate::measure::{FaultSpan, Recovery};
-use super::probe_records::probe_records;
 use crate::report::{PlannedStep, RunReport, ScenarioInfo, ScenarioMeasurements, SCHEMA_VERSION};
 use crate::scenario::{Scenario, StepAction};
 use crate::verdict::{judge, Verdict};

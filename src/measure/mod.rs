@@ -122,7 +122,12 @@ mod tests {
         let w = &m.outages;
         assert_eq!(w.len(), 3);
         assert_eq!(
-            (w[0].start_earliest_ms, w[0].start_ms, w[0].end_earliest_ms, w[0].end_ms),
+            (
+                w[0].start_earliest_ms,
+                w[0].start_ms,
+                w[0].end_earliest_ms,
+                w[0].end_ms
+            ),
             (100.0, 200.0, 400.0, Some(500.0))
         );
         assert_eq!(
@@ -130,7 +135,10 @@ mod tests {
             (300.0, 200.0, Some(400.0))
         );
         assert_eq!((w[1].start_ms, w[1].end_ms), (700.0, Some(800.0)));
-        assert_eq!((w[2].start_ms, w[2].end_ms, w[2].length_ms), (900.0, None, 100.0));
+        assert_eq!(
+            (w[2].start_ms, w[2].end_ms, w[2].length_ms),
+            (900.0, None, 100.0)
+        );
         assert_eq!(m.longest_outage_ms, 300.0);
         assert_eq!(m.longest_outage_min_ms, 200.0);
         assert_eq!(m.longest_outage_max_ms, None, "the last outage never ended");
@@ -140,11 +148,28 @@ mod tests {
     fn availability_is_by_time_not_by_sample() {
         // Healthy every 100 ms for 2 s, then ONE failed sample that hung 1 s, then healthy.
         let mut s: Vec<Sample> = (1..=20)
-            .map(|i| Sample::new(Utc::now(), i as f64 * 100.0 - 1.0, i as f64 * 100.0, Ok(None)))
+            .map(|i| {
+                Sample::new(
+                    Utc::now(),
+                    i as f64 * 100.0 - 1.0,
+                    i as f64 * 100.0,
+                    Ok(None),
+                )
+            })
             .collect();
-        s.push(Sample::new(Utc::now(), 2050.0, 3050.0, Err("timed out".into())));
+        s.push(Sample::new(
+            Utc::now(),
+            2050.0,
+            3050.0,
+            Err("timed out".into()),
+        ));
         s.extend((31..=40).map(|i| {
-            Sample::new(Utc::now(), i as f64 * 100.0 - 1.0, i as f64 * 100.0, Ok(None))
+            Sample::new(
+                Utc::now(),
+                i as f64 * 100.0 - 1.0,
+                i as f64 * 100.0,
+                Ok(None),
+            )
         }));
         let m = measure(&s, FaultSpan::default(), Duration::from_secs(1));
         // Observed from 100 to 4000; down from 2050 to 3100 (1050 ms of 3900).

@@ -32,7 +32,10 @@ impl Recovery {
         match (self, other) {
             (Recovery::Never, _) | (_, Recovery::Never) => Recovery::Never,
             (Recovery::NotApplicable, x) | (x, Recovery::NotApplicable) => x,
-            (a @ Recovery::Recovered { after_ms: x, .. }, b @ Recovery::Recovered { after_ms: y, .. }) => {
+            (
+                a @ Recovery::Recovered { after_ms: x, .. },
+                b @ Recovery::Recovered { after_ms: y, .. },
+            ) => {
                 if y > x {
                     b
                 } else {
@@ -92,7 +95,10 @@ pub fn recovery_after(streaks: &[Streak], heal_ms: f64, stable: Duration) -> Rec
             let begins = s.first_ms.max(heal_ms);
             (s.last_ms - begins >= stable_ms).then(|| Recovery::Recovered {
                 after_ms: begins - heal_ms,
-                after_min_ms: s.after_unhealthy_ms.unwrap_or(heal_ms).clamp(heal_ms, begins)
+                after_min_ms: s
+                    .after_unhealthy_ms
+                    .unwrap_or(heal_ms)
+                    .clamp(heal_ms, begins)
                     - heal_ms,
             })
         })

@@ -141,10 +141,33 @@ fn recover_runs_what_the_journal_left_pending() {
     );
     assert!(busy.stderr.contains("another kubedrill process"));
     assert_eq!(process_state(dns.pid()), Some('T'), "and reverted nothing");
-    // A crash: SIGKILL leaves no chance to revert.
+    // The probe has seen the freeze, and its samples are on disk as the run goes.
+    let samples = run.join("samples.jsonl");
+    wait_for(Duration::from_secs(10), "failed samples on disk", || {
+        std::fs::read_to_string(&samples).is_ok_and(|t| t.contains("\"ok\":false"))
+    });
+    // A crash: SIGKILL leaves no chance to revert, nor to write a report.
     child.kill();
     assert_eq!(process_state(dns.pid()), Some('T'));
-    recover().assert_code(0);
+    assert!(!run.join("report.json").exists());
+    let recovered = recover();
+    recovered.assert_code(0);
     assert!(dns.answers(), "recover thawed dnsmasq");
+    // ... and wrote the report the run could not, from its samples.
+    assert!(
+        recovered.stdout.contains("wrote the report"),
+        "{}",
+        recovered.stdout
+    );
+    let r = crate::common::read_report(&run);
+    assert_eq!(r["verdict"], "aborted");
+    let m = &r["probes"][0]["measurements"];
+    assert!(m["failed_samples"].as_u64().unwrap() > 0, "{m}");
+    let outage = &m["outages"][0];
+    assert!(
+        outage["end_ms"].is_null(),
+        "still down when the run died: {outage}"
+    );
+    assert!(run.join("report.html").exists() && run.join("junit.xml").exists());
     assert!(recover().stdout.contains("nothing to revert"));
 }
