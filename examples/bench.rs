@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kubedrill::access::{AccessSpec, NodeAccess};
+use kubedrill::access::{AccessSpec, NodeAccess, NodeSpec, SshAccess};
 use kubedrill::lab::{self, LabConfig};
 
 const COMMANDS: usize = 40;
@@ -28,6 +28,79 @@ fn summary(name: &str, mut ms: Vec<f64>) -> f64 {
     mean
 }
 
+/// Fresh connects timed per side (kubedrill and the `ssh` CLI, alternated).
+const FIRST_ROUNDS: usize = 10;
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// The `ssh` CLI with the options kubedrill gives its master (strict host keys, batch
+/// mode, the lab's key only, the same connect timeout and keepalive), over `control`.
+fn ssh_cli(ssh: &SshAccess, control: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new("ssh");
+    c.stdin(std::process::Stdio::null())
+        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+        .arg("-o")
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            ssh.known_hosts_file.as_ref().unwrap().display()
+        ))
+        .args(["-o", "IdentitiesOnly=yes", "-i"])
+        .arg(ssh.identity_file.as_ref().unwrap())
+        .args(["-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5"])
+        .arg("-S")
+        .arg(control)
+        .args(extra)
+        .arg(format!("root@{}", ssh.host));
+    c
+}
+
+/// Connect + first command, and the master alone (connect) within it, in ms.
+struct FirstCommand {
+    total: f64,
+    connect: f64,
+}
+
+/// `ssh -M -f -N` (returns once the master is up), then `true` through it: the CLI's
+/// "connect + first command". The master is stopped afterwards, outside the timing.
+fn cli_first_command(ssh: &SshAccess, control: &Path) -> FirstCommand {
+    let t = Instant::now();
+    let master = ssh_cli(ssh, control, &["-M", "-f", "-N", "-o", "ControlPersist=60"])
+        .status()
+        .expect("ssh");
+    assert!(master.success(), "ssh master");
+    let connect = ms(t);
+    let first = ssh_cli(ssh, control, &[])
+        .arg("true")
+        .status()
+        .expect("ssh");
+    assert!(first.success(), "ssh first command");
+    let total = ms(t);
+    let _ = ssh_cli(ssh, control, &["-O", "exit"])
+        .stderr(std::process::Stdio::null())
+        .status();
+    FirstCommand { total, connect }
+}
+
+/// A new `NodeAccess` (nothing connected) running `true`: kubedrill's "connect + first
+/// command" (the command's own duration starts once the master is up). The master is
+/// closed afterwards, outside the timing.
+async fn kubedrill_first_command(node: &NodeSpec, argv: &[String]) -> FirstCommand {
+    let access = NodeAccess::new(node.clone());
+    let t = Instant::now();
+    let out = access
+        .run(argv, Duration::from_secs(10))
+        .await
+        .expect("first command");
+    let total = ms(t);
+    access.close().await;
+    FirstCommand {
+        total,
+        connect: total - out.duration.as_secs_f64() * 1000.0,
+    }
+}
+
 async fn ssh_comparison(dir: &Path) {
     let cfg = LabConfig {
         dir: dir.join("lab"),
@@ -41,16 +114,41 @@ async fn ssh_comparison(dir: &Path) {
     let AccessSpec::Ssh(ssh) = node.access.clone() else {
         panic!("lab nodes use ssh")
     };
-    println!("SSH: {COMMANDS} x `true` on a lab node ({})", ssh.host);
-
-    let access = NodeAccess::new(node);
     let argv = vec!["true".to_string()];
-    let first = Instant::now();
+    let control = dir.join("bench-ctl");
+
+    println!(
+        "SSH: connect + first `true` on a lab node ({}), {FIRST_ROUNDS} fresh connects each, alternated",
+        ssh.host
+    );
+    // One unmeasured round each warms caches (binaries, keys) for both sides.
+    kubedrill_first_command(&node, &argv).await;
+    cli_first_command(&ssh, &control);
+    let (mut ours_first, mut cli_first) = (Vec::new(), Vec::new());
+    for round in 0..FIRST_ROUNDS {
+        if round % 2 == 0 {
+            ours_first.push(kubedrill_first_command(&node, &argv).await);
+            cli_first.push(cli_first_command(&ssh, &control));
+        } else {
+            cli_first.push(cli_first_command(&ssh, &control));
+            ours_first.push(kubedrill_first_command(&node, &argv).await);
+        }
+    }
+    let totals = |v: &[FirstCommand]| v.iter().map(|f| f.total).collect::<Vec<_>>();
+    let connects = |v: &[FirstCommand]| v.iter().map(|f| f.connect).collect::<Vec<_>>();
+    let a = summary("kubedrill connect + first command", totals(&ours_first));
+    let b = summary("ssh -M master + first command", totals(&cli_first));
+    println!("  of which the master alone (connect):");
+    summary("  kubedrill", connects(&ours_first));
+    summary("  ssh -M -f -N", connects(&cli_first));
+    println!("  ratio first command kubedrill / ssh CLI: {:.2}", a / b);
+
+    println!("SSH: {COMMANDS} x `true` over an open master");
+    let access = NodeAccess::new(node);
     access
         .run(&argv, Duration::from_secs(10))
         .await
         .expect("first command");
-    let connect_ms = first.elapsed().as_secs_f64() * 1000.0;
     let mut ours = Vec::new();
     for _ in 0..COMMANDS {
         let t = Instant::now();
@@ -58,52 +156,32 @@ async fn ssh_comparison(dir: &Path) {
             .run(&argv, Duration::from_secs(10))
             .await
             .expect("command");
-        ours.push(t.elapsed().as_secs_f64() * 1000.0);
+        ours.push(ms(t));
     }
     access.close().await;
 
-    let control = dir.join("bench-ctl");
-    let ssh_args = |extra: &[&str]| {
-        let mut c = Command::new("ssh");
-        c.args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
-            .arg("-o")
-            .arg(format!(
-                "UserKnownHostsFile={}",
-                ssh.known_hosts_file.as_ref().unwrap().display()
-            ))
-            .arg("-i")
-            .arg(ssh.identity_file.as_ref().unwrap())
-            .arg("-o")
-            .arg(format!("ControlPath={}", control.display()))
-            .args(extra)
-            .arg(format!("root@{}", ssh.host));
-        c
-    };
-    let master = Instant::now();
-    let ok = ssh_args(&[
-        "-o",
-        "ControlMaster=yes",
-        "-o",
-        "ControlPersist=60",
-        "-f",
-        "-N",
-    ])
+    let ok = ssh_cli(
+        &ssh,
+        &control,
+        &["-M", "-f", "-N", "-o", "ControlPersist=60"],
+    )
     .status()
     .expect("ssh");
     assert!(ok.success(), "ssh master");
-    let master_ms = master.elapsed().as_secs_f64() * 1000.0;
     let mut plain = Vec::new();
     for _ in 0..COMMANDS {
         let t = Instant::now();
-        assert!(ssh_args(&[]).arg("true").status().expect("ssh").success());
-        plain.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert!(ssh_cli(&ssh, &control, &[])
+            .arg("true")
+            .status()
+            .expect("ssh")
+            .success());
+        plain.push(ms(t));
     }
-    let _ = ssh_args(&["-O", "exit"]).status();
+    let _ = ssh_cli(&ssh, &control, &["-O", "exit"])
+        .stderr(std::process::Stdio::null())
+        .status();
 
-    println!(
-        "  {:<34} {connect_ms:7.1} ms (kubedrill)   {master_ms:7.1} ms (ssh -M)",
-        "connect + first command"
-    );
     let a = summary("kubedrill (openssh native-mux)", ours);
     let b = summary("ssh CLI with ControlMaster", plain);
     println!("  ratio kubedrill / ssh CLI: {:.2}", a / b);
@@ -193,8 +271,22 @@ async fn engine_load(dir: &Path) {
 
 #[tokio::main]
 async fn main() {
+    // KUBEDRILL_BENCH=ssh|engine|all (default all) picks the parts to run.
+    let which = std::env::var("KUBEDRILL_BENCH").unwrap_or_else(|_| "all".into());
+    let (engine, ssh) = match which.as_str() {
+        "all" => (true, true),
+        "engine" => (true, false),
+        "ssh" => (false, true),
+        other => panic!("KUBEDRILL_BENCH={other}: expected ssh, engine or all"),
+    };
     let dir = tempfile::tempdir().unwrap();
-    engine_load(dir.path()).await;
-    println!();
-    ssh_comparison(dir.path()).await;
+    if engine {
+        engine_load(dir.path()).await;
+    }
+    if engine && ssh {
+        println!();
+    }
+    if ssh {
+        ssh_comparison(dir.path()).await;
+    }
 }

@@ -1,10 +1,11 @@
 //! SSH access through the `openssh` crate with native multiplexing: one master connection
 //! per node, opened on the first command and reused by every later one.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio as SshStdio};
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio as SshStdio};
 use tokio::io::AsyncReadExt;
 use tokio::sync::Mutex;
 
@@ -12,6 +13,14 @@ use super::{AccessError, CommandOutput, KnownHostsPolicy, SshAccess};
 
 /// Used when the inventory gives no `connect-timeout`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a master with no command running stays up (`ControlPersist`). The crate's
+/// default keeps it forever, so a run killed with SIGKILL (no `close`) would leave one
+/// `ssh` process per node behind for good; bounded, it exits after this idle time. A
+/// running command keeps the master busy, so this does not cut long commands short, and a
+/// command after a longer pause finds the master gone and reconnects once (see
+/// `spawn_and_wait`).
+pub const CONTROL_PERSIST_IDLE: Duration = Duration::from_secs(300);
 
 /// Extra time the remote `timeout` wrapper grants after the local deadline, so the local
 /// side always decides and the remote child is still killed when we stop waiting.
@@ -210,8 +219,9 @@ async fn finish(
     }
 }
 
-/// The builder for `access`: user, port, key, host-key policy and connect timeout. The
-/// user's `~/.ssh/config` still applies (no `-F`).
+/// The builder for `access`: user, port, key, host-key policy, connect timeout and a
+/// bounded idle lifetime for the master. The user's `~/.ssh/config` still applies (no
+/// `-F`). The crate always adds `BatchMode=yes`.
 pub(crate) fn session_builder(access: &SshAccess) -> SessionBuilder {
     let mut b = SessionBuilder::default();
     b.known_hosts_check(match access.known_hosts {
@@ -223,6 +233,9 @@ pub(crate) fn session_builder(access: &SshAccess) -> SessionBuilder {
         connect_timeout(access).as_secs_f64().ceil().max(1.0) as u64,
     ));
     b.server_alive_interval(Duration::from_secs(5));
+    b.control_persist(ControlPersist::IdleFor(
+        NonZeroUsize::new(CONTROL_PERSIST_IDLE.as_secs() as usize).expect("not zero"),
+    ));
     if let Some(port) = access.port {
         b.port(port);
     }
@@ -274,6 +287,16 @@ pub fn shell_quote(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_master_does_not_persist_forever() {
+        let access: SshAccess =
+            serde_json::from_value(serde_json::json!({ "host": "n" })).expect("minimal ssh access");
+        let builder = format!("{:?}", session_builder(&access));
+        let idle = format!("IdleFor({})", CONTROL_PERSIST_IDLE.as_secs());
+        assert!(builder.contains(&idle), "{builder}");
+        assert!(builder.contains("known_hosts_check: Strict"), "{builder}");
+    }
 
     #[test]
     fn quotes_every_argument_for_the_remote_shell() {
