@@ -1,9 +1,8 @@
 //! Figures and ratios, not pass/fail: how kubedrill's SSH transport compares with the plain
-//! `ssh` client (both with one multiplexed master), and what many probes on short
-//! intervals cost the engine (schedule kept, CPU, peak memory). Run as root:
+//! `ssh` client (both with one multiplexed master): the first command from nothing, then
+//! commands on an open master. The engine's cost is `bench_engine.rs`. Run as root:
 //! `bash scripts/bench.sh` (release build; brings up and removes its own one-node lab).
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -188,105 +187,8 @@ async fn ssh_comparison(dir: &Path) {
     lab::down(&cfg).await.expect("lab down");
 }
 
-fn rusage() -> (f64, i64) {
-    // SAFETY: getrusage fills the struct we pass.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    let cpu = (u.ru_utime.tv_sec + u.ru_stime.tv_sec) as f64
-        + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) as f64 / 1e6;
-    (cpu, u.ru_maxrss)
-}
-
-async fn engine_load(dir: &Path) {
-    const PROBES: usize = 50;
-    const INTERVAL_MS: u64 = 50;
-    const SECONDS: u64 = 10;
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for c in listener.incoming().flatten() {
-            drop(c)
-        }
-    });
-    let mut yaml = String::from(
-        "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: { name: bench }\nprobes:\n",
-    );
-    for i in 0..PROBES {
-        yaml.push_str(&format!("  - {{ name: p{i}, interval: {INTERVAL_MS}ms, timeout: 1s, tcp: {{ address: \"127.0.0.1:{port}\" }} }}\n"));
-    }
-    yaml.push_str(&format!("steps:\n  - wait: {SECONDS}s\n"));
-    let file = dir.join("bench.yaml");
-    std::fs::write(&file, yaml).unwrap();
-    let scenario = kubedrill::scenario::load_file(&file, &Default::default()).expect("valid");
-    let opts = kubedrill::engine::RunOptions {
-        report_root: dir.join("reports"),
-        cluster: Default::default(),
-        events: kubedrill::engine::EventSink::new(1024),
-        handle_signals: false,
-    };
-    let (cpu0, _) = rusage();
-    let wall = Instant::now();
-    let out = kubedrill::engine::run(&scenario, &opts).await.expect("run");
-    let wall_s = wall.elapsed().as_secs_f64();
-    let (cpu1, maxrss_kb) = rusage();
-    let expected = (SECONDS * 1000 / INTERVAL_MS) as f64;
-    let counts: Vec<f64> = out
-        .report
-        .probes
-        .iter()
-        .map(|p| p.samples.len() as f64)
-        .collect();
-    let gaps: Vec<f64> = out
-        .report
-        .probes
-        .iter()
-        .flat_map(|p| {
-            p.samples
-                .windows(2)
-                .map(|w| w[1].offset_ms - w[0].offset_ms)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let max_gap = gaps.iter().cloned().fold(0.0, f64::max);
-    let json = serde_json::to_vec(&out.report).unwrap().len();
-    println!("Engine: {PROBES} tcp probes every {INTERVAL_MS}ms for {SECONDS}s");
-    println!(
-        "  samples per probe: min {:.0} / expected {expected:.0} (ratio {:.3})",
-        counts.iter().cloned().fold(f64::MAX, f64::min),
-        counts.iter().cloned().fold(f64::MAX, f64::min) / expected
-    );
-    println!("  largest gap between two samples of a probe: {max_gap:.1} ms (interval {INTERVAL_MS} ms, ratio {:.2})", max_gap / INTERVAL_MS as f64);
-    println!(
-        "  CPU {:.2} s over {wall_s:.1} s wall ({:.1}% of one core)",
-        cpu1 - cpu0,
-        100.0 * (cpu1 - cpu0) / wall_s
-    );
-    println!(
-        "  peak RSS {:.1} MiB; report.json {:.1} MiB for {} samples",
-        maxrss_kb as f64 / 1024.0,
-        json as f64 / 1048576.0,
-        counts.iter().sum::<f64>()
-    );
-}
-
 #[tokio::main]
 async fn main() {
-    // KUBEDRILL_BENCH=ssh|engine|all (default all) picks the parts to run.
-    let which = std::env::var("KUBEDRILL_BENCH").unwrap_or_else(|_| "all".into());
-    let (engine, ssh) = match which.as_str() {
-        "all" => (true, true),
-        "engine" => (true, false),
-        "ssh" => (false, true),
-        other => panic!("KUBEDRILL_BENCH={other}: expected ssh, engine or all"),
-    };
     let dir = tempfile::tempdir().unwrap();
-    if engine {
-        engine_load(dir.path()).await;
-    }
-    if engine && ssh {
-        println!();
-    }
-    if ssh {
-        ssh_comparison(dir.path()).await;
-    }
+    ssh_comparison(dir.path()).await;
 }

@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use super::sample_file::{read_samples, SAMPLES_FILE};
 use super::sampling::ProbeLog;
-use crate::measure::{FaultSpan, Measurements, OutageWindow, Sample};
+use crate::measure::{FaultSpan, OutageWindow, Sample};
 use crate::report::ProbeRecord;
 use crate::scenario::Scenario;
 
-/// A probe with at most this many samples has all of them in report.json.
-pub const EMBED_ALL: u64 = 5_000;
-/// Samples near state changes embedded per probe at most, for longer runs.
-const EMBED_NEAR: usize = 5_000;
+/// A run with at most this many samples (all probes together) has all of them in
+/// report.json; a longer one has the samples near state changes, at most this many in all.
+/// This bounds the memory and the size of the report whatever the run's length.
+pub const EMBED_AT_MOST: u64 = 20_000;
 
 /// One record per probe that ran, in the scenario's order.
 pub fn probe_records(
@@ -43,7 +43,7 @@ pub fn probe_records(
                 scheduled_ticks: log.scheduled_ticks.load(Ordering::Relaxed),
                 missed_ticks: log.missed_ticks.load(Ordering::Relaxed),
                 unfinished_samples: log.unfinished.load(Ordering::Relaxed),
-                samples_embedded: embedding(&measurements).into(),
+                samples_embedded: String::new(),
                 samples_file: SAMPLES_FILE.into(),
                 samples: Vec::new(),
                 measurements,
@@ -54,16 +54,14 @@ pub fn probe_records(
     records
 }
 
-fn embedding(m: &Measurements) -> &'static str {
-    if m.samples <= EMBED_ALL {
-        "all"
-    } else {
-        "near-state-changes"
-    }
-}
-
-/// Fills each record's `samples` from the sample file.
+/// Fills each record's `samples` (and `samples_embedded`) from the sample file.
 pub fn embed_samples(records: &mut [ProbeRecord], file: &Path) {
+    let total: u64 = records.iter().map(|r| r.measurements.samples).sum();
+    let all = total <= EMBED_AT_MOST;
+    let per_probe = (EMBED_AT_MOST as usize / records.len().max(1)).max(100);
+    for r in records.iter_mut() {
+        r.samples_embedded = if all { "all" } else { "near-state-changes" }.into();
+    }
     let index: HashMap<String, usize> = records
         .iter()
         .enumerate()
@@ -76,13 +74,9 @@ pub fn embed_samples(records: &mut [ProbeRecord], file: &Path) {
             let Some(r) = index.get(probe).map(|i| &mut records[*i]) else {
                 return;
             };
-            let keep = match r.samples_embedded.as_str() {
-                "all" => true,
-                _ => {
-                    r.samples.len() < EMBED_NEAR
-                        && near_a_change(&sample, &r.measurements.outages, r.interval)
-                }
-            };
+            let keep = all
+                || (r.samples.len() < per_probe
+                    && near_a_change(&sample, &r.measurements.outages, r.interval));
             if keep {
                 r.samples.push(sample);
             }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::journal::JournalEntry;
-use super::probe_records::{embed_samples, EMBED_ALL};
+use super::probe_records::embed_samples;
 use super::sample_file::{read_samples, DeclaredProbe, SAMPLES_FILE};
 use crate::exit_code::ExitCode;
 use crate::measure::{FaultSpan, Tracker};
@@ -71,12 +71,7 @@ pub fn recovered_report(run_dir: &Path, entries: &[JournalEntry]) -> Option<RunR
                 scheduled_ticks: 0,
                 missed_ticks: 0,
                 unfinished_samples: 0,
-                samples_embedded: if measurements.samples <= EMBED_ALL {
-                    "all"
-                } else {
-                    "near-state-changes"
-                }
-                .into(),
+                samples_embedded: String::new(),
                 samples_file: SAMPLES_FILE.into(),
                 samples: Vec::new(),
                 measurements,
