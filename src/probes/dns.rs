@@ -347,8 +347,8 @@ mod tests {
         assert_eq!(err, "no answer within 200ms (one query, not resent)");
     }
 
-    #[tokio::test]
-    async fn tcp_frames_one_query_and_checks_the_expected_answer() {
+    /// One query over TCP to a server answering with `id_offset` added to the query's id.
+    async fn tcp_exchange(id_offset: u16, expect: &[&str]) -> SampleResult {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let serve = async {
@@ -357,38 +357,30 @@ mod tests {
             c.read_exact(&mut len).await.unwrap();
             let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
             c.read_exact(&mut query).await.unwrap();
-            let reply = answer(&query, 0, ResponseCode::NoError);
+            let reply = answer(&query, id_offset, ResponseCode::NoError);
             c.write_all(&(reply.len() as u16).to_be_bytes())
                 .await
                 .unwrap();
             c.write_all(&reply).await.unwrap();
         };
-        let s = sampler(addr, DnsProtocol::Tcp, &["10.9.9.9"]);
+        let s = sampler(addr, DnsProtocol::Tcp, expect);
         let (got, ()) = tokio::join!(s.sample(), serve);
+        got
+    }
+
+    #[tokio::test]
+    async fn tcp_frames_one_query_and_checks_the_expected_answer() {
+        let got = tcp_exchange(0, &["10.9.9.9"]).await;
         assert_eq!(got.unwrap_err(), "answer lacks 10.9.9.9 (got 10.1.2.3)");
     }
 
     #[tokio::test]
     async fn tcp_reply_with_another_id_fails() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let serve = async {
-            let (mut c, _) = listener.accept().await.unwrap();
-            let mut len = [0u8; 2];
-            c.read_exact(&mut len).await.unwrap();
-            let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
-            c.read_exact(&mut query).await.unwrap();
-            let reply = answer(&query, 7, ResponseCode::NoError);
-            c.write_all(&(reply.len() as u16).to_be_bytes())
-                .await
-                .unwrap();
-            c.write_all(&reply).await.unwrap();
-        };
-        let s = sampler(addr, DnsProtocol::Tcp, &[]);
-        let (got, ()) = tokio::join!(s.sample(), serve);
-        assert_eq!(
-            got.unwrap_err(),
-            format!("tcp {addr}: the reply does not answer the query")
+        let err = tcp_exchange(7, &[]).await.unwrap_err();
+        assert!(
+            err.starts_with("tcp 127.0.0.1:")
+                && err.ends_with(": the reply does not answer the query"),
+            "{err}"
         );
     }
 }
