@@ -35,6 +35,12 @@ pub struct Measurements {
     pub availability_max_pct: Option<f64>,
     /// From the first to the last observation, in milliseconds.
     pub observed_ms: f64,
+    /// Date of the first observation.
+    #[serde(default)]
+    pub first_observed_ms: Option<f64>,
+    /// Date of the last observation.
+    #[serde(default)]
+    pub last_observed_ms: Option<f64>,
     pub outages: Vec<OutageWindow>,
     pub longest_outage_ms: f64,
     /// The longest outage was at least this long.

@@ -164,6 +164,8 @@ impl Tracker {
             availability_min_pct: availability(self.healthy_ms - self.healthy_to_unhealthy_gap_ms),
             availability_max_pct: availability(self.healthy_ms + self.unhealthy_to_healthy_gap_ms),
             observed_ms,
+            first_observed_ms: self.first_ms,
+            last_observed_ms: self.last.map(|(ms, _)| ms),
             outages: self.windows.clone(),
             longest_outage_ms: longest(|w| w.length_ms),
             longest_outage_min_ms: longest(|w| w.length_min_ms),

@@ -187,7 +187,7 @@ fn lane(
         format_ms(p.interval.as_secs_f64() * 1000.0),
     );
     let mut notes = Vec::new();
-    if let Some((first, last)) = observed(p, scale.run_ms) {
+    if let Some((first, last)) = observed(p) {
         let (x0, x1) = (scale.x(first), scale.x(last));
         let _ = writeln!(
             svg,
@@ -231,22 +231,16 @@ fn lane(
     (!notes.is_empty()).then(|| format!("{}: {}.", p.name, notes.join("; ")))
 }
 
-/// From the first to the last observation. When `report.json` holds only the samples near
-/// state changes, the observations are taken to end with the run.
-fn observed(p: &ProbeRecord, run_ms: f64) -> Option<(f64, f64)> {
-    let first = p.samples.first().map(Sample::dated_ms);
-    let last = p.samples.last().map(Sample::dated_ms);
-    match (first, last) {
-        (Some(first), Some(last)) if p.samples_embedded == "all" => Some((first, last)),
-        _ if p.measurements.samples == 0 => None,
-        _ => {
-            let start = (run_ms - p.measurements.observed_ms).max(0.0);
-            Some((
-                first.map_or(start, |f| f.min(start)),
-                last.map_or(run_ms, |l| l.max(run_ms)),
-            ))
-        }
-    }
+/// From the first to the last observation.
+fn observed(p: &ProbeRecord) -> Option<(f64, f64)> {
+    let m = &p.measurements;
+    let first = m
+        .first_observed_ms
+        .or(p.samples.first().map(Sample::dated_ms))?;
+    let last = m
+        .last_observed_ms
+        .or(p.samples.last().map(Sample::dated_ms))?;
+    Some((first, last))
 }
 
 /// One outage window: down from the first to the last failed observation, each boundary's
