@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything kubedrill, its local lab and its tests need on Debian 12 (as root):
 # the lab's real components, the tools the tests drive, and a Rust toolchain if missing.
+# (The Kubernetes lab's own binaries come from `bash scripts/build-lab-bins.sh`; it also
+# needs haproxy, its API load balancer, and openssl, which makes its CA.)
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -16,7 +18,8 @@ apt-get install -y -qq --no-install-recommends \
     openssh-server openssh-client \
     etcd-server etcd-client \
     nats-server \
-    dnsmasq-base >/dev/null
+    dnsmasq-base \
+    haproxy openssl >/dev/null
 echo "install-deps: Debian packages installed"
 
 if ! command -v cargo >/dev/null 2>&1; then

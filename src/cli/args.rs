@@ -43,7 +43,8 @@ pub enum Command {
     List,
     /// Run the reverts a crashed or killed run left registered in its journal.
     Recover(RecoverArgs),
-    /// The local lab: network namespaces with sshd, etcd, NATS, dnsmasq, a kubelet stand-in.
+    /// The local lab: network namespaces with sshd, etcd, NATS, dnsmasq, a kubelet stand-in
+    /// (`--kubernetes`: an HA Kubernetes cluster with kwok nodes).
     #[command(subcommand)]
     Lab(super::lab::LabCommand),
 }

@@ -1,5 +1,6 @@
 //! `kubedrill lab up|status|down`: the local lab (network namespaces with sshd, etcd,
-//! NATS, dnsmasq and a kubelet stand-in).
+//! NATS, dnsmasq and a kubelet stand-in), or with `--kubernetes` an HA Kubernetes cluster
+//! (three control-plane nodes behind HAProxy, kwok workers, CoreDNS).
 
 use std::path::PathBuf;
 
@@ -22,10 +23,18 @@ pub enum LabCommand {
 /// Where the lab lives and its shape.
 #[derive(Debug, Args)]
 pub struct LabArgs {
-    /// The lab's directory (all its state).
-    #[arg(long, default_value = "/var/lib/kubedrill/lab")]
-    pub dir: PathBuf,
-    /// Number of nodes (etcd runs on the first three).
+    /// The lab's directory (all its state) [default: /var/lib/kubedrill/lab, with
+    /// --kubernetes /var/lib/kubedrill/lab-k8s].
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// The Kubernetes lab: n0..n2 control plane (etcd, kube-apiserver, controller-manager,
+    /// scheduler, CoreDNS), workers w0.., HAProxy, kwok kubelets, kubeconfig context
+    /// `kubedrill-lab`; binaries from `bash scripts/build-lab-bins.sh`. Defaults: 6 nodes,
+    /// prefix kdk8s, subnet 10.214.0.0/24.
+    #[arg(long)]
+    pub kubernetes: bool,
+    /// Number of nodes (etcd runs on the first three; in a Kubernetes lab the rest are
+    /// workers).
     #[arg(long)]
     pub nodes: Option<usize>,
     /// Prefix of namespace, bridge and veth names.
@@ -39,9 +48,15 @@ pub struct LabArgs {
 impl LabArgs {
     /// The recorded config of a lab in `dir`, with command-line overrides.
     fn config(&self) -> Result<LabConfig, String> {
-        let recorded = LabConfig::from_dir(&self.dir).map_err(|e| e.to_string())?;
-        let mut cfg = recorded.unwrap_or_default();
-        cfg.dir = self.dir.clone();
+        let defaults = if self.kubernetes {
+            LabConfig::kubernetes_default()
+        } else {
+            LabConfig::default()
+        };
+        let dir = self.dir.clone().unwrap_or_else(|| defaults.dir.clone());
+        let recorded = LabConfig::from_dir(&dir).map_err(|e| e.to_string())?;
+        let mut cfg = recorded.unwrap_or(defaults);
+        cfg.dir = dir;
         if let Some(n) = self.nodes {
             cfg.nodes = n;
         }
@@ -73,7 +88,12 @@ pub async fn lab(cmd: LabCommand) -> i32 {
 
 async fn up(a: &LabArgs) -> Result<i32, String> {
     let cfg = a.config()?;
-    let l = lab::up(&cfg).await.map_err(|e| e.to_string())?;
+    let l = if a.kubernetes {
+        lab::up_kubernetes(&cfg).await
+    } else {
+        lab::up(&cfg).await
+    };
+    let l = l.map_err(|e| e.to_string())?;
     print!("{}", l.inventory.to_yaml());
     println!("# inventory: {}", l.inventory_file.display());
     println!(
@@ -81,6 +101,13 @@ async fn up(a: &LabArgs) -> Result<i32, String> {
         l.vars_file.display(),
         l.vars_file.display()
     );
+    if a.kubernetes {
+        let kubeconfig = &l.vars["kubeconfig"];
+        println!(
+            "# kubeconfig: {kubeconfig}  (kubectl --kubeconfig {kubeconfig} --context {} get nodes)",
+            lab::KUBERNETES_CONTEXT
+        );
+    }
     Ok(ExitCode::Pass.code())
 }
 

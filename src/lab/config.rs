@@ -59,6 +59,19 @@ pub fn default_kubelet_standin() -> Vec<String> {
 }
 
 impl LabConfig {
+    /// Defaults of `lab up --kubernetes`: its own directory, prefix and subnet (so it can
+    /// run next to the plain lab), three control-plane nodes and three workers.
+    pub fn kubernetes_default() -> Self {
+        Self {
+            dir: PathBuf::from("/var/lib/kubedrill/lab-k8s"),
+            name_prefix: "kdk8s".into(),
+            subnet: "10.214.0.0/24".into(),
+            nodes: 6,
+            kubelet_standin: default_kubelet_standin(),
+            ready_timeout: Duration::from_secs(180),
+        }
+    }
+
     /// The config recorded by `up` in `dir`, if a lab was built there.
     pub fn from_dir(dir: &Path) -> Result<Option<Self>, LabError> {
         let path = dir.join(MARKER_FILE);
@@ -95,6 +108,9 @@ pub struct Layout {
     pub kubelet_standin: Vec<String>,
     network: u32,
     pub prefix_len: u8,
+    /// A Kubernetes lab (`lab up --kubernetes`): control-plane nodes `n0..n2`, workers
+    /// `w0..`, and a load balancer namespace.
+    pub kubernetes: bool,
 }
 
 impl Layout {
@@ -136,17 +152,53 @@ impl Layout {
             kubelet_standin: cfg.kubelet_standin.clone(),
             network,
             prefix_len,
+            kubernetes: false,
+        })
+    }
+
+    /// The layout of a Kubernetes lab: the first three nodes are the control plane.
+    pub fn kubernetes(cfg: &LabConfig) -> Result<Self, LabError> {
+        let l = Self::new(cfg)?;
+        if l.nodes < MAX_ETCD_MEMBERS {
+            return Err(LabError::Invalid(format!(
+                "nodes is {}; a Kubernetes lab has 3 control-plane nodes and the rest are workers",
+                l.nodes
+            )));
+        }
+        Ok(Self {
+            kubernetes: true,
+            ..l
         })
     }
 
     pub fn bridge(&self) -> String {
         format!("{}-br", self.prefix)
     }
+    /// `nN`; in a Kubernetes lab the workers after the control plane are `w0, w1, ...`.
     pub fn node_name(&self, i: usize) -> String {
-        format!("n{i}")
+        match i.checked_sub(MAX_ETCD_MEMBERS) {
+            Some(w) if self.kubernetes => format!("w{w}"),
+            _ => format!("n{i}"),
+        }
     }
     pub fn netns(&self, i: usize) -> String {
-        format!("{}-n{i}", self.prefix)
+        format!("{}-{}", self.prefix, self.node_name(i))
+    }
+    /// The Kubernetes lab's load balancer: namespace, veths, address (`.50`), directory.
+    pub fn lb_netns(&self) -> String {
+        format!("{}-lb", self.prefix)
+    }
+    pub fn lb_veth_host(&self) -> String {
+        format!("{}-vlb", self.prefix)
+    }
+    pub fn lb_veth_peer(&self) -> String {
+        format!("{}-plb", self.prefix)
+    }
+    pub fn lb_addr(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.network + 50)
+    }
+    pub fn lb_dir(&self) -> PathBuf {
+        self.dir.join("nodes").join("lb")
     }
     pub fn veth_host(&self, i: usize) -> String {
         format!("{}-v{i}", self.prefix)

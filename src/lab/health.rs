@@ -22,6 +22,11 @@ pub fn http_client() -> reqwest::Client {
 
 /// `Ok` when service `name` of node `i` answers as expected, else why not.
 pub async fn check(l: &Layout, i: usize, name: &str, http: &reqwest::Client) -> Result<(), String> {
+    if l.kubernetes {
+        if let Some(result) = super::kubernetes::check(l, i, name).await {
+            return result;
+        }
+    }
     let addr = l.node_addr(i);
     let result = tokio::time::timeout(CHECK_TIMEOUT, async {
         match name {

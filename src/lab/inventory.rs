@@ -53,7 +53,12 @@ fn service(l: &Layout, i: usize, name: &str) -> ServiceSpec {
             name.into(),
         ])
     };
+    let k8s = l
+        .kubernetes
+        .then(|| super::kubernetes::service_endpoints(l, i, name))
+        .flatten();
     let endpoints: &[(&str, String)] = &match name {
+        _ if k8s.is_some() => k8s.expect("checked"),
         "sshd" => vec![("ssh", format!("{addr}:{SSH_PORT}"))],
         "etcd" => vec![
             ("client", format!("http://{addr}:{ETCD_CLIENT_PORT}")),
@@ -96,7 +101,8 @@ pub(super) fn nats_monitor(l: &Layout, i: usize) -> String {
 }
 
 pub(super) fn etcd_client(l: &Layout, i: usize) -> String {
-    format!("http://{}:{ETCD_CLIENT_PORT}", l.node_addr(i))
+    let scheme = if l.kubernetes { "https" } else { "http" };
+    format!("{scheme}://{}:{ETCD_CLIENT_PORT}", l.node_addr(i))
 }
 
 /// Flat string variables for scenarios (`${n0_addr}`, `${etcd_endpoints}`, ...).
@@ -152,6 +158,9 @@ pub fn vars(l: &Layout) -> BTreeMap<String, String> {
         if l.has_etcd(i) {
             set(format!("etcd_endpoint_{n}"), etcd_client(l, i));
         }
+    }
+    if l.kubernetes {
+        v.extend(super::kubernetes::vars(l));
     }
     v
 }

@@ -17,6 +17,11 @@
 //! nodes/nN/{sshd_config,nats.conf,ssh_host_ed25519_key}
 //! nodes/nN/{etcd,nats}/       data; nodes/nN/run/*.pid; nodes/nN/log/*.log
 //! ```
+//! `up_kubernetes` (`lab up --kubernetes`) builds a Kubernetes lab on the same plan:
+//! control-plane nodes `n0..n2`, workers `w0..` (namespaces `<prefix>-wN`), a load
+//! balancer namespace `<prefix>-lb`, and `pki/`, `admin.conf`, `manifests/` and
+//! `kubernetes.yaml` in the directory; see `kubernetes/mod.rs`.
+//!
 //! `up` is idempotent (keys and data are kept); `down` kills every lab process (by
 //! namespace and by the `KUBEDRILL_LAB_DIR` marker in their environment), removes the
 //! namespaces, links and rules, and deletes the directory.
@@ -26,12 +31,14 @@ mod health;
 mod host;
 mod inventory;
 pub mod kubelet_standin;
+mod kubernetes;
 mod net;
 mod services;
 
 pub use config::{default_kubelet_standin, LabConfig, MARKER_FILE, ZONE};
 pub use health::dns_answers;
 pub use host::pids_with_env;
+pub use kubernetes::{bin_dir as kubernetes_bin_dir, BUILD_HINT, CONTEXT as KUBERNETES_CONTEXT};
 pub use net::iptables_rules;
 
 use std::collections::BTreeMap;
@@ -60,7 +67,7 @@ pub enum LabError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("lab services not ready after {}: {details}", humantime::format_duration(*after))]
+    #[error("lab services not ready after {}: {details}", humantime::format_duration(Duration::from_secs(after.as_secs())))]
     NotReady { after: Duration, details: String },
 }
 
@@ -75,13 +82,28 @@ pub struct Lab {
 
 /// What `up` would produce, computed without touching the machine.
 pub fn describe(cfg: &LabConfig) -> Result<Lab, LabError> {
-    let l = Layout::new(cfg)?;
-    Ok(Lab {
-        inventory: inventory::inventory(&l),
-        vars: inventory::vars(&l),
+    Ok(describe_layout(&Layout::new(cfg)?))
+}
+
+fn describe_layout(l: &Layout) -> Lab {
+    Lab {
+        inventory: inventory::inventory(l),
+        vars: inventory::vars(l),
         inventory_file: l.inventory_file(),
         vars_file: l.vars_file(),
-    })
+    }
+}
+
+/// Builds (or completes) the Kubernetes lab (`lab up --kubernetes`: an HA control plane,
+/// kwok nodes, CoreDNS, an API load balancer and the fixtures) and waits until the nodes
+/// and the fixtures are Ready. See `kubernetes/mod.rs`.
+pub async fn up_kubernetes(cfg: &LabConfig) -> Result<Lab, LabError> {
+    kubernetes::up(cfg).await
+}
+
+/// True when `dir` holds a lab built by `up_kubernetes`.
+pub fn is_kubernetes_lab(dir: &std::path::Path) -> bool {
+    kubernetes::is_kubernetes_lab(dir)
 }
 
 /// Builds (or completes) the lab and waits until every service answers.
@@ -89,6 +111,12 @@ pub async fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
     let l = Layout::new(cfg)?;
     host::require_root()?;
     let programs = host::find_programs(&cfg.kubelet_standin[0])?;
+    if is_kubernetes_lab(&cfg.dir) {
+        return Err(LabError::Invalid(format!(
+            "{} holds a Kubernetes lab; run `lab down` first or use `lab up --kubernetes`",
+            cfg.dir.display()
+        )));
+    }
     claim_dir(cfg)?;
     net::up(&l).await?;
     services::prepare(&l, &programs).await?;
@@ -182,12 +210,26 @@ impl fmt::Display for LabStatus {
     }
 }
 
-/// Checks every service of every node once.
+/// Checks every service of every node once (and, for a Kubernetes lab, the load balancer,
+/// the nodes' readiness and the fixtures).
 pub async fn status(cfg: &LabConfig) -> Result<LabStatus, LabError> {
-    status_of(&Layout::new(cfg)?).await
+    if is_kubernetes_lab(&cfg.dir) {
+        status_of(&Layout::kubernetes(cfg)?).await
+    } else {
+        status_of(&Layout::new(cfg)?).await
+    }
 }
 
 async fn status_of(l: &Layout) -> Result<LabStatus, LabError> {
+    let mut st = node_status(l).await?;
+    if l.kubernetes {
+        let lb = net::namespaces(&l.prefix).await?.contains(&l.lb_netns());
+        st.nodes.extend(kubernetes::cluster_rows(l, lb).await);
+    }
+    Ok(st)
+}
+
+async fn node_status(l: &Layout) -> Result<LabStatus, LabError> {
     let existing = net::namespaces(&l.prefix).await?;
     let http = health::http_client();
     let nodes = (0..l.nodes).map(|i| {

@@ -36,7 +36,29 @@ pub async fn up(l: &Layout) -> Result<(), LabError> {
 }
 
 async fn node_up(l: &Layout, i: usize, ns_exists: bool) -> Result<(), LabError> {
-    let (ns, host, peer) = (l.netns(i), l.veth_host(i), l.veth_peer(i));
+    let addr = l.node_addr(i);
+    attach(
+        l,
+        &l.netns(i),
+        &l.veth_host(i),
+        &l.veth_peer(i),
+        addr,
+        ns_exists,
+    )
+    .await
+}
+
+/// Namespace `ns` (created unless `ns_exists`) on the bridge through veth `host`/`peer`,
+/// with `addr` on its `eth0` and the bridge as default route.
+pub async fn attach(
+    l: &Layout,
+    ns: &str,
+    host: &str,
+    peer: &str,
+    addr: std::net::Ipv4Addr,
+    ns_exists: bool,
+) -> Result<(), LabError> {
+    let (ns, host, peer) = (ns.to_string(), host.to_string(), peer.to_string());
     if !ns_exists {
         run(&["ip", "netns", "add", &ns]).await?;
     }
@@ -49,7 +71,7 @@ async fn node_up(l: &Layout, i: usize, ns_exists: bool) -> Result<(), LabError> 
         run(&["ip", "-n", &ns, "link", "set", &peer, "name", "eth0"]).await?;
     }
     run(&["ip", "link", "set", &host, "master", &l.bridge(), "up"]).await?;
-    let addr = format!("{}/{}", l.node_addr(i), l.prefix_len);
+    let addr = format!("{addr}/{}", l.prefix_len);
     run(&["ip", "-n", &ns, "addr", "replace", &addr, "dev", "eth0"]).await?;
     run(&["ip", "-n", &ns, "link", "set", "eth0", "up"]).await?;
     run(&["ip", "-n", &ns, "link", "set", "lo", "up"]).await?;
@@ -101,15 +123,20 @@ pub fn iptables_rules(l: &Layout) -> Vec<Vec<String>> {
     ]
 }
 
-/// Namespaces named `<prefix>-n<digits>`.
+/// Namespaces named `<prefix>-n<digits>`, and a Kubernetes lab's `<prefix>-w<digits>`
+/// (workers) and `<prefix>-lb` (load balancer).
 pub async fn namespaces(prefix: &str) -> Result<Vec<String>, LabError> {
     let out = run(&["ip", "netns", "list"]).await?;
-    let head = format!("{prefix}-n");
+    let (nodes, workers, lb) = (
+        format!("{prefix}-n"),
+        format!("{prefix}-w"),
+        format!("{prefix}-lb"),
+    );
     Ok(out
         .stdout
         .lines()
         .filter_map(|line| line.split_whitespace().next())
-        .filter(|name| numbered(name, &head))
+        .filter(|name| numbered(name, &nodes) || numbered(name, &workers) || *name == lb)
         .map(String::from)
         .collect())
 }
@@ -124,7 +151,7 @@ pub async fn lab_links(l: &Layout) -> Result<Vec<String>, LabError> {
         .lines()
         .filter_map(|line| line.split(": ").nth(1))
         .map(|name| name.split('@').next().unwrap_or(name).to_string())
-        .filter(|name| *name == l.bridge() || numbered(name, &veth))
+        .filter(|name| *name == l.bridge() || *name == l.lb_veth_host() || numbered(name, &veth))
         .collect())
 }
 

@@ -15,6 +15,7 @@ mod kube_rs_client;
 mod kubectl_oracle;
 mod lab_fixture;
 mod lab_kubelet;
+mod lab_kubernetes;
 mod lab_lifecycle;
 mod lab_shipped;
 mod local_access;

@@ -1,0 +1,82 @@
+//! The workloads the kind scenarios drill, from the same file kind uses
+//! (`kind-fixtures.yaml`: Deployment `web` with 3 replicas spread over the workers, and a
+//! PodDisruptionBudget `web` with minAvailable 2), plus what the lab itself needs.
+
+use super::cluster_dns;
+use super::kubectl::Kubectl;
+use super::kwok_nodes;
+use crate::lab::config::Layout;
+use crate::lab::services::write;
+use crate::lab::LabError;
+
+/// The kind scenarios' fixtures, shared with kind.
+pub const KIND_FIXTURES: &str = include_str!("../../../kind-fixtures.yaml");
+
+/// Writes the manifests into `<lab>/manifests/` and applies them (idempotent).
+pub async fn apply(l: &Layout, kubectl: &Kubectl) -> Result<(), LabError> {
+    let dir = l.dir.join("manifests");
+    crate::lab::services::mkdir(&dir)?;
+    for (name, text) in [
+        ("nodes.yaml", kwok_nodes::manifest(l)),
+        ("coredns-rbac.yaml", cluster_dns::RBAC.to_string()),
+        ("kwok-rbac.yaml", kwok_nodes::RBAC.to_string()),
+        ("kind-fixtures.yaml", KIND_FIXTURES.to_string()),
+    ] {
+        let file = dir.join(name);
+        write(&file, &text)?;
+        kubectl
+            .run(&["apply", "-f", &file.display().to_string()])
+            .await?;
+    }
+    Ok(())
+}
+
+/// `Ok` when every node is Ready.
+pub async fn nodes_ready(l: &Layout, kubectl: &Kubectl) -> Result<(), String> {
+    let nodes = kubectl.get_json(&["nodes"]).await?;
+    let items = nodes["items"].as_array().cloned().unwrap_or_default();
+    let mut not_ready = Vec::new();
+    for i in 0..l.nodes {
+        let name = l.node_name(i);
+        let node = items
+            .iter()
+            .find(|n| n["metadata"]["name"] == name.as_str());
+        let ready = node.is_some_and(|n| {
+            n["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+        });
+        if !ready {
+            not_ready.push(if node.is_some() {
+                name
+            } else {
+                format!("{name} (missing)")
+            });
+        }
+    }
+    if not_ready.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("not Ready: {}", not_ready.join(", ")))
+    }
+}
+
+/// `Ok` when Deployment `web` has all its replicas available and PDB `web` exists.
+pub async fn fixtures_ready(kubectl: &Kubectl) -> Result<(), String> {
+    let web = kubectl
+        .get_json(&["-n", "default", "deployment", "web"])
+        .await?;
+    let want = web["spec"]["replicas"].as_i64().unwrap_or(1);
+    let available = web["status"]["availableReplicas"].as_i64().unwrap_or(0);
+    let updated = web["status"]["updatedReplicas"].as_i64().unwrap_or(0);
+    if available < want || updated < want {
+        return Err(format!(
+            "deployment default/web: {available}/{want} available"
+        ));
+    }
+    kubectl
+        .get_json(&["-n", "default", "poddisruptionbudget", "web"])
+        .await
+        .map(|_| ())
+}
