@@ -126,9 +126,18 @@ fn lab_kubernetes_kubeconfig_works_with_preinstalled_and_built_kubectl() {
     let kubeconfig = kubeconfig.to_str().unwrap();
     assert_eq!(k.lab.vars["context"], "kubedrill-lab");
     let built = format!("{}/kubectl", k.lab.vars["kube_bin_dir"]);
+    // Not ~/.kube/cache: nothing of the lab outside its directory.
+    let cache_dir = format!("{}/kubectl-cache", k.lab.vars["lab_dir"]);
     for kubectl in [preinstalled_kubectl(), built] {
         let run = |args: &[&str]| {
-            let mut all = vec!["--kubeconfig", kubeconfig, "--context", "kubedrill-lab"];
+            let mut all = vec![
+                "--kubeconfig",
+                kubeconfig,
+                "--context",
+                "kubedrill-lab",
+                "--cache-dir",
+                &cache_dir,
+            ];
             all.extend(args);
             let (ok, text) = output(&kubectl, &all);
             assert!(ok, "{kubectl} {}: {text}", args.join(" "));
@@ -232,6 +241,7 @@ fn lab_kubernetes_down_leaves_nothing_behind() {
     let marker = format!("KUBEDRILL_LAB_DIR={}", cfg.dir.display());
     let pids = lab::pids_with_env(&marker);
     assert!(pids.len() >= 30, "{pids:?}");
+    let k_lb_addr = k.lab.vars["lb_addr"].clone();
     let iptables_before = output("iptables-save", &[]).1;
     assert!(iptables_before.contains(&format!("kubedrill-lab:{prefix}")));
     drop(k);
@@ -264,6 +274,11 @@ fn lab_kubernetes_down_leaves_nothing_behind() {
         .unwrap_or_default();
     assert!(netns_files.is_empty(), "{netns_files:?}");
     assert!(!cfg.dir.exists(), "lab dir kept");
+    // kubectl's discovery cache for the lab's API stays in the lab dir.
+    let lb = format!("{}_6443", k_lb_addr);
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let cache = Path::new(&home).join(".kube/cache/discovery").join(&lb);
+    assert!(!cache.exists(), "{} left behind", cache.display());
     // Nothing runs from the lab's binaries with this lab's files either.
     let leftovers: Vec<String> = std::fs::read_dir("/proc")
         .unwrap()

@@ -16,6 +16,9 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Kubectl {
     program: PathBuf,
     kubeconfig: PathBuf,
+    /// Discovery and HTTP cache inside the lab (kubectl's default is `~/.kube/cache`,
+    /// which `down` would leave behind).
+    cache_dir: PathBuf,
 }
 
 impl Kubectl {
@@ -23,6 +26,7 @@ impl Kubectl {
         Self {
             program: program.into(),
             kubeconfig: admin_kubeconfig(l),
+            cache_dir: l.dir.join("kubectl-cache"),
         }
     }
 
@@ -31,6 +35,7 @@ impl Kubectl {
         let mut argv = vec![
             path(&self.program),
             format!("--kubeconfig={}", path(&self.kubeconfig)),
+            format!("--cache-dir={}", path(&self.cache_dir)),
             "--request-timeout=10s".into(),
         ];
         argv.extend(args.iter().map(|a| a.to_string()));
