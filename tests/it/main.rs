@@ -19,6 +19,7 @@ mod lab_kubernetes;
 mod lab_lifecycle;
 mod lab_shipped;
 mod local_access;
+mod measure_truth;
 mod nats_leader;
 mod probe_one_attempt;
 mod run_binary;

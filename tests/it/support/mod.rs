@@ -4,6 +4,7 @@
 
 pub mod fake_kube;
 pub mod scenarios;
+pub mod truth_target;
 
 use std::time::{Duration, Instant};
 
