@@ -168,10 +168,25 @@ async fn sample_loop(
             }
         }
     }
-    log.unfinished
-        .fetch_add(running.len() as u64, Ordering::Relaxed);
+    // Samples still running end within their timeout: wait for them, so an outage still
+    // going on at the end is observed to the last tick and not cut short by a timeout.
+    let drain = async {
+        while let Some((_, sample)) = running.next().await {
+            buffer.push(Dated(sample));
+        }
+    };
+    if tokio::time::timeout(p.timeout + DRAIN_MARGIN, drain)
+        .await
+        .is_err()
+    {
+        log.unfinished
+            .fetch_add(running.len() as u64, Ordering::Relaxed);
+    }
     settle.until(&mut buffer, f64::INFINITY);
 }
+
+/// Beyond the timeout, how long a stopping probe waits for its last samples.
+const DRAIN_MARGIN: Duration = Duration::from_millis(500);
 
 async fn take_sample(
     p: &ProbeSchedule,
@@ -181,12 +196,14 @@ async fn take_sample(
     started: Instant,
 ) -> (u64, Sample) {
     let at = Utc::now() - chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+    let timed_out = || format!("timed out after {}", humantime::format_duration(p.timeout));
     let result = match tokio::time::timeout(p.timeout, p.sampler.sample()).await {
+        // A stalled runtime can hand over an answer after the deadline: late is late.
+        Ok(Ok(_)) if started.elapsed() > p.timeout => {
+            Err(format!("{} (answered late)", timed_out()))
+        }
         Ok(r) => r,
-        Err(_) => Err(format!(
-            "timed out after {}",
-            humantime::format_duration(p.timeout)
-        )),
+        Err(_) => Err(timed_out()),
     };
     (seq, Sample::new(at, start_ms, clock.now_ms(), result))
 }
