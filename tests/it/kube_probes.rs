@@ -1,14 +1,18 @@
-//! Kubernetes probes against the fake API server: outages and recoveries measured against
-//! ground truth the test controls (an outage it drives, controller delays it configures).
+//! Kubernetes probes against the real lab: the api probe per apiserver endpoint (found from
+//! the real control-plane nodes, through the lab CA) while the test cuts one endpoint,
+//! node-ready while a node's kubelet (its kwok) is stopped, workload and pods-running on
+//! pods the real controllers run, the lease probe on the real controller-manager's Lease
+//! and on a Lease the test renews itself, and pod-delete waiting for the real ReplicaSet
+//! controller's replacement.
 
-use std::sync::Arc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kubedrill::probes::{ProbeSpec, Sampler};
 use kubedrill::report::ProbeRecord;
 
-use crate::kube_fixture::{scenario_head, FakeCluster};
-use crate::support::fake_kube::{ControllerTiming, LeaseSeed, NodeSeed, WorkloadSeed};
+use crate::kube_fixture::{fault, inject, revert_all, scenario_head, Target};
+use crate::support::kube_lab::OwnNodes;
 use crate::support::poll_until;
 
 fn probe(yaml: &str) -> ProbeSpec {
@@ -16,8 +20,8 @@ fn probe(yaml: &str) -> ProbeSpec {
     serde_json::from_value(value).unwrap_or_else(|e| panic!("probe spec: {e}"))
 }
 
-fn sampler(c: &FakeCluster, yaml: &str, timeout: Duration) -> Box<dyn Sampler> {
-    probe(yaml).build(&c.ctx(), timeout).expect("probe builds")
+fn sampler(t: &Target, yaml: &str, timeout: Duration) -> Box<dyn Sampler> {
+    probe(yaml).build(&t.ctx(), timeout).expect("probe builds")
 }
 
 fn only_outage_ms(p: &ProbeRecord) -> f64 {
@@ -27,43 +31,107 @@ fn only_outage_ms(p: &ProbeRecord) -> f64 {
     outages[0].length_ms
 }
 
+/// Deployment `web` with `replicas` pods on the test's nodes.
+fn web(own: &OwnNodes, replicas: usize) {
+    own.lab.apply(&format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{ name: web, namespace: {ns} }}\nspec:\n  replicas: {replicas}\n  selector: {{ matchLabels: {{ app: web }} }}\n  template:\n    metadata: {{ labels: {{ app: web }} }}\n    spec:\n      {place}\n      containers: [{{ name: c, image: fake }}]\n",
+        ns = own.id,
+        place = own.placement()
+    ));
+    let ready = poll_until(Duration::from_secs(30), || {
+        own.kubectl(&[
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ])
+        .trim()
+            == replicas.to_string()
+    });
+    assert!(ready, "web has {replicas} Ready replicas");
+}
+
+/// `iptables` in the network namespace of lab node `node`.
+fn iptables_in(own: &OwnNodes, node: &str, args: &[&str]) {
+    let ns = own.lab.var(&format!("{node}_netns"));
+    let ok = Command::new("ip")
+        .args(["netns", "exec", ns, "iptables"])
+        .args(args)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "iptables {args:?} in {ns}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn api_probe_measures_an_outage_within_one_interval() {
-    let c = FakeCluster::start();
-    c.fake.add_node(NodeSeed::worker("w-1"));
+async fn api_probe_per_endpoint_measures_a_cut_apiserver_within_one_interval() {
+    let own = OwnNodes::new("probe-api", 0);
+    let t = Target::lab(&own);
+    let n0 = own.lab.var("n0_addr").to_string();
+    // The host's address towards n0: the cut drops only the test's own connections, so the
+    // load balancer and the controllers keep using n0's apiserver.
+    let route = Command::new("ip")
+        .args(["-o", "route", "get", &n0])
+        .output()
+        .unwrap();
+    let route = String::from_utf8_lossy(&route.stdout).into_owned();
+    let host = route
+        .split_whitespace()
+        .skip_while(|w| *w != "src")
+        .nth(1)
+        .expect("src address")
+        .to_string();
+    let rule = [
+        "INPUT",
+        "-p",
+        "tcp",
+        "--dport",
+        "6443",
+        "-s",
+        &host,
+        "-j",
+        "REJECT",
+        "--reject-with",
+        "tcp-reset",
+    ];
     let yaml = format!(
-        "{}probes:\n  - name: api\n    interval: 100ms\n    timeout: 500ms\n    api: {{ list-latency: true }}\nsteps:\n  - wait: 2500ms\n",
+        "{}probes:\n  - name: api\n    interval: 100ms\n    timeout: 1s\n    api: {{ discover-endpoints: true }}\n  - name: lb\n    interval: 100ms\n    timeout: 1s\n    api: {{ list-latency: true }}\nsteps:\n  - wait: 4s\n",
         scenario_head("api-outage")
     );
-    let outage = Duration::from_millis(1000);
-    let fake = &c.fake;
-    let (out, _) = tokio::join!(c.run(&yaml, &[]), async {
-        let probing = || {
-            fake.requests()
-                .iter()
-                .any(|r| r.path == "/readyz" && r.status == Some(200))
-        };
-        let fake_ref = fake;
-        tokio::task::block_in_place(|| {
-            assert!(
-                poll_until(Duration::from_secs(5), probing),
-                "the probe started"
-            );
-            std::thread::sleep(Duration::from_millis(300));
-            fake_ref.set_unavailable(true);
-            std::thread::sleep(outage); // the outage itself: its length is the ground truth
-            fake_ref.set_unavailable(false);
-        });
+    let outage = Duration::from_millis(1500);
+    let (out, _) = tokio::join!(t.run(&yaml, &[]), async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut insert = vec!["-I"];
+        insert.extend(rule);
+        iptables_in(&own, "n0", &insert);
+        tokio::time::sleep(outage).await; // the cut itself: its length is the ground truth
+        let mut delete = vec!["-D"];
+        delete.extend(rule);
+        iptables_in(&own, "n0", &delete);
     });
-    let api = &out.report.probes[0];
+    let api = out.report.probes.iter().find(|p| p.name == "api").unwrap();
     let measured = only_outage_ms(api);
     let truth = outage.as_millis() as f64;
-    // Sampling every 100 ms bounds the error by one interval (plus scheduling jitter).
+    // Sampling every 100 ms bounds the error by one interval, plus iptables' own time
+    // and a TLS handshake after the heal.
     assert!(
-        (measured - truth).abs() <= 100.0 + 30.0,
-        "measured {measured} ms for a {truth} ms outage"
+        (measured - truth).abs() <= 100.0 + 150.0,
+        "measured {measured} ms for a {truth} ms cut"
     );
+    let failed = api.samples.iter().find(|s| !s.ok).expect("failed samples");
+    let error = failed.error.clone().unwrap_or_default();
+    assert!(error.contains(&n0), "names the cut endpoint: {error}");
     let ok = api.samples.iter().find(|s| s.ok).expect("healthy samples");
+    let detail = ok.detail.as_ref().expect("detail").to_string();
+    for n in ["n0", "n1", "n2"] {
+        let addr = own.lab.var(&format!("{n}_addr"));
+        assert!(detail.contains(addr), "all three apiservers: {detail}");
+    }
+    // Through the load balancer the API stayed up: HAProxy's other backends answered.
+    let lb = out.report.probes.iter().find(|p| p.name == "lb").unwrap();
+    assert!(lb.measurements.outages.is_empty(), "{:?}", lb.measurements);
+    let ok = lb.samples.iter().find(|s| s.ok).expect("healthy samples");
     let detail = ok.detail.as_ref().expect("detail");
     assert!(
         detail["latency_ms"].is_u64() && detail["list_ms"].is_u64(),
@@ -72,11 +140,316 @@ async fn api_probe_measures_an_outage_within_one_interval() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn node_ready_names_the_node_whose_kubelet_stopped() {
+    let mut own = OwnNodes::new("probe-node", 2);
+    let t = Target::lab(&own);
+    let selector = format!(
+        "node-ready: {{ nodes: {{ selector: kubedrill.io/owner={} }} }}",
+        own.id
+    );
+    let nodes = sampler(&t, &selector, Duration::from_secs(2));
+    nodes.sample().await.expect("all Ready");
+    own.stop_kubelet(1);
+    let stopped = Instant::now();
+    // NotReady once the controller-manager's node-monitor grace period (20 s in the lab)
+    // passes without a heartbeat.
+    let err = loop {
+        if let Err(e) = nodes.sample().await {
+            break e;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(40),
+            "never NotReady"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(
+        stopped.elapsed() >= Duration::from_secs(15),
+        "not before the grace period: {:?}",
+        stopped.elapsed()
+    );
+    let down = &own.nodes[1];
+    assert!(err.contains("1/2") && err.contains(down.as_str()), "{err}");
+    let one = sampler(
+        &t,
+        &selector.replace(" } }", " }, min-ready: 1 }"),
+        Duration::from_secs(2),
+    );
+    one.sample().await.expect("one Ready is enough");
+    own.start_kubelet(1);
+    let started = Instant::now();
+    while nodes.sample().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never Ready again"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workload_probe_sees_a_deleted_replica_come_back_from_the_controller() {
+    // kwok makes a pod Ready 1 s after it starts: the ground truth of the outage, plus
+    // the real controllers' and scheduler's reaction.
+    let ready_after = Duration::from_secs(1);
+    let own = OwnNodes::with_ready_delay("probe-workload", 3, Some(ready_after));
+    web(&own, 3);
+    let t = Target::lab(&own);
+    let ns = &own.id;
+    let yaml = format!(
+        "{}probes:\n  - name: web\n    interval: 50ms\n    timeout: 1s\n    workload: {{ kind: deployment, namespace: {ns}, name: web }}\nsteps:\n  - wait: 500ms\n  - fault:\n      pod-delete: {{ namespace: {ns}, selector: app=web, count: 1, grace-period: 0s }}\n    for: 10ms\n  - wait-until: {{ healthy: [web], stable-for: 300ms, timeout: 30s }}\n",
+        scenario_head("web-recovery")
+    );
+    let out = t.run(&yaml, &[]).await;
+    assert_eq!(out.report.exit_code, 0, "{:?}", out.report.reason);
+    let web = &out.report.probes[0];
+    let measured = only_outage_ms(web);
+    let truth = ready_after.as_millis() as f64;
+    assert!(
+        measured >= truth - 100.0 && measured <= truth + 1000.0,
+        "measured {measured} ms, kwok's Ready delay {truth} ms"
+    );
+    assert!(
+        web.measurements
+            .time_to_detect_ms
+            .is_some_and(|t| t <= 300.0),
+        "{:?}",
+        web.measurements.time_to_detect_ms
+    );
+    let failed = web.samples.iter().find(|s| !s.ok).unwrap();
+    assert_eq!(failed.error.as_deref(), Some("2/3 replicas Ready"));
+    assert_eq!(
+        out.report.reverts[0].outcome, "reverted",
+        "the revert waited until 3 pods were Ready"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workload_spread_and_pods_running_on_real_pods() {
+    let own = OwnNodes::new("probe-spread", 1);
+    web(&own, 2);
+    let t = Target::lab(&own);
+    let ns = &own.id;
+    let node = &own.nodes[0];
+    let spread =
+        format!("workload: {{ kind: deployment, namespace: {ns}, name: web, spread: node }}");
+    let err = sampler(&t, &spread, Duration::from_secs(2))
+        .sample()
+        .await
+        .unwrap_err();
+    assert!(err.contains(&format!("share node {node}")), "{err}");
+    let no_spread = format!("workload: {{ kind: deployment, namespace: {ns}, name: web }}");
+    sampler(&t, &no_spread, Duration::from_secs(2))
+        .sample()
+        .await
+        .expect("2/2 Ready");
+
+    let running = |selector: &str, min: usize| {
+        sampler(
+            &t,
+            &format!("pods-running: {{ namespace: {ns}, selector: {selector}, min: {min} }}"),
+            Duration::from_secs(2),
+        )
+    };
+    let none = running("app=nope", 1).sample().await.unwrap_err();
+    assert!(none.contains("no pod matches app=nope"), "{none}");
+    running("app=web", 2).sample().await.expect("2 running");
+    let three = running("app=web", 3).sample().await.unwrap_err();
+    assert!(three.contains("2 of 2"), "{three}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lease_probe_reads_the_real_controller_manager_lease() {
+    let own = OwnNodes::new("probe-lease", 0);
+    let t = Target::lab(&own);
+    let lease = sampler(
+        &t,
+        "lease: { name: kube-controller-manager }",
+        Duration::from_secs(2),
+    );
+    let held = lease.sample().await.expect("held and renewed").unwrap();
+    let holder = held["holder"].as_str().unwrap().to_string();
+    assert!(
+        ["n0", "n1", "n2"].iter().any(|n| holder.starts_with(n)),
+        "a control-plane node holds it: {holder}"
+    );
+    // Renewed every 2 s (retry period) within a 15 s lease: still healthy, same holder.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let again = lease.sample().await.expect("still renewed").unwrap();
+    assert_eq!(again["holder"], holder.as_str());
+    assert!(again.get("failover").is_none());
+}
+
+/// Writes Lease `NS/sched` held by `holder`, renewed now shifted by `skew`.
+fn renew(own: &OwnNodes, holder: &str, skew: chrono::Duration) {
+    let at = (chrono::Utc::now() + skew).format("%Y-%m-%dT%H:%M:%S%.6fZ");
+    own.lab.apply(&format!(
+        "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {{ name: sched, namespace: {ns} }}\nspec: {{ holderIdentity: {holder}, leaseDurationSeconds: 2, renewTime: \"{at}\" }}\n",
+        ns = own.id
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lease_freshness_follows_renewals_not_the_holders_clock() {
+    let own = OwnNodes::new("probe-fresh", 0);
+    let t = Target::lab(&own);
+    let lease = sampler(
+        &t,
+        &format!("lease: {{ namespace: {}, name: sched }}", own.id),
+        Duration::from_secs(2),
+    );
+    // The holder's clock is an hour behind: still healthy while it keeps renewing.
+    let skew = chrono::Duration::hours(-1);
+    for _ in 0..4 {
+        renew(&own, "cp-1", skew);
+        let ok = lease
+            .sample()
+            .await
+            .expect("renewed, whatever its clock says");
+        assert_eq!(ok.unwrap()["holder"], "cp-1");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Renewals stop: unhealthy once a full lease duration passes without one.
+    let stopped = Instant::now();
+    lease.sample().await.expect("not overdue yet");
+    let err = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Err(e) = lease.sample().await {
+            break e;
+        }
+        assert!(stopped.elapsed() < Duration::from_secs(5), "never overdue");
+    };
+    assert!(
+        stopped.elapsed() >= Duration::from_millis(2000 - 800),
+        "overdue only after the 2s duration: {:?}",
+        stopped.elapsed()
+    );
+    assert!(err.contains("not renewed"), "{err}");
+    // A new holder is a renewal: healthy again, with the failover.
+    renew(&own, "cp-2", chrono::Duration::zero());
+    let back = lease.sample().await.expect("new holder").unwrap();
+    assert_eq!(back["failover"]["from"], "cp-1");
+    assert_eq!(back["failover"]["to"], "cp-2");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pod_delete_by_name_waits_for_the_replacement_to_be_ready() {
+    let ready_after = Duration::from_secs(1);
+    let own = OwnNodes::with_ready_delay("pod-delete", 3, Some(ready_after));
+    web(&own, 3);
+    let t = Target::lab(&own);
+    let before = own.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]);
+    let victim = before.split_whitespace().next().unwrap().to_string();
+    let ctx = t.ctx();
+    let spec = fault(&format!(
+        "pod-delete: {{ namespace: {}, name: {victim}, grace-period: 0s }}",
+        own.id
+    ));
+    let started = Instant::now();
+    let (injected, reverts) = inject(&ctx, &spec).await;
+    injected.expect("deleted");
+    revert_all(&ctx, &reverts).await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= ready_after,
+        "the revert waited for the replacement ({ready_after:?} to Ready), not {waited:?}"
+    );
+    // When the revert returns, the ReplicaSet controller's replacement is already Ready.
+    let after = own.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        r#"jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{" "}{end}"#,
+    ]);
+    let ready: Vec<&str> = after
+        .split_whitespace()
+        .filter_map(|p| p.strip_suffix("=True"))
+        .collect();
+    assert_eq!(ready.len(), 3, "{after}");
+    assert!(
+        !ready.contains(&victim.as_str()),
+        "a new pod replaced {victim}: {after}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_kubeconfig_token_never_reaches_the_run_directory() {
+    let own = OwnNodes::new("probe-token", 1);
+    let ns = own.id.clone();
+    own.kubectl(&["create", "serviceaccount", "drill"]);
+    let binding = format!("{ns}-drill");
+    own.lab.kubectl(&[
+        "create",
+        "clusterrolebinding",
+        &binding,
+        "--clusterrole=cluster-admin",
+        &format!("--serviceaccount={ns}:drill"),
+    ]);
+    let token = own
+        .kubectl(&["create", "token", "drill"])
+        .trim()
+        .to_string();
+    let dir = tempfile::TempDir::new().unwrap();
+    let kubeconfig = dir.path().join("token.conf");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{ name: lab, cluster: {{ server: \"{}\", certificate-authority: \"{}\" }} }}]\nusers: [{{ name: drill, user: {{ token: \"{token}\" }} }}]\ncontexts: [{{ name: kubedrill-lab, context: {{ cluster: lab, user: drill }} }}]\ncurrent-context: kubedrill-lab\n",
+            own.lab.var("api_server"),
+            own.lab.var("ca_cert"),
+        ),
+    )
+    .unwrap();
+    let t = Target {
+        kubeconfig,
+        ..Target::lab(&own)
+    };
+    let node = &own.nodes[0];
+    let yaml = format!(
+        "{}probes:\n  - name: api\n    interval: 50ms\n    timeout: 1s\n    api: {{ list-latency: true }}\nsteps:\n  - fault:\n      cordon: {{ nodes: {{ names: [{node}] }} }}\n    for: 300ms\n",
+        scenario_head("token")
+    );
+    let out = t.run(&yaml, &[]).await;
+    own.lab.kubectl(&["delete", "clusterrolebinding", &binding]);
+    assert_eq!(
+        out.report.exit_code, 0,
+        "the token works: {:?}",
+        out.report.reason
+    );
+    assert!(!own.cordoned(node));
+    for entry in std::fs::read_dir(&out.run_dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        assert!(
+            !text.contains(&token),
+            "{} holds the token",
+            entry.path().display()
+        );
+    }
+}
+
+/// A real apiserver cannot be made to accept a connection and never answer on demand, so
+/// this one runs against the fake (`support/fake_kube.rs`).
+#[tokio::test(flavor = "multi_thread")]
 async fn a_hanging_api_is_bounded_by_the_probe_timeout() {
-    let c = FakeCluster::start();
-    let api = sampler(&c, "api: {}", Duration::from_millis(400));
+    let fake = crate::support::fake_kube::FakeKube::start().await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let t = Target {
+        kubeconfig: fake.write_kubeconfig(dir.path()),
+        context: "fake".into(),
+        dir,
+    };
+    let api = sampler(&t, "api: {}", Duration::from_millis(400));
     api.sample().await.expect("healthy before the hang");
-    c.fake.set_hang(true);
+    fake.set_hang(true);
     let started = Instant::now();
     let err = api
         .sample()
@@ -91,271 +464,4 @@ async fn a_hanging_api_is_bounded_by_the_probe_timeout() {
         elapsed >= Duration::from_millis(400) && elapsed < Duration::from_millis(900),
         "bounded by the 400ms timeout: {elapsed:?}"
     );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn workload_probe_measures_replica_recovery_against_the_controller_delay() {
-    let c = FakeCluster::start();
-    for n in ["w-1", "w-2", "w-3"] {
-        c.fake.add_node(NodeSeed::worker(n));
-    }
-    c.fake.add_workload_with_pods(
-        &WorkloadSeed::deployment("default", "web", 3),
-        &["w-1", "w-2", "w-3"],
-    );
-    let (recreate, ready) = (Duration::from_millis(500), Duration::from_millis(500));
-    c.fake.set_timing(ControllerTiming {
-        recreate_delay: recreate,
-        ready_delay: ready,
-        ..ControllerTiming::default()
-    });
-    let yaml = format!(
-        "{}probes:\n  - name: web\n    interval: 50ms\n    timeout: 500ms\n    workload: {{ kind: deployment, namespace: default, name: web, spread: node }}\nsteps:\n  - wait: 300ms\n  - fault:\n      pod-delete: {{ namespace: default, selector: app=web, count: 1, grace-period: 0s }}\n    for: 10ms\n  - wait-until: {{ healthy: [web], stable-for: 300ms, timeout: 10s }}\n",
-        scenario_head("web-recovery")
-    );
-    let out = c.run(&yaml, &[]).await;
-    assert_eq!(out.report.exit_code, 0, "{:?}", out.report.reason);
-    let web = &out.report.probes[0];
-    let measured = only_outage_ms(web);
-    let truth = (recreate + ready).as_millis() as f64;
-    // One probe interval (50 ms) plus two ticks of the fake's controllers (25 ms each).
-    assert!(
-        (measured - truth).abs() <= 100.0,
-        "measured {measured} ms, controller delay {truth} ms"
-    );
-    let failed = web.samples.iter().find(|s| !s.ok).unwrap();
-    assert_eq!(failed.error.as_deref(), Some("2/3 replicas Ready"));
-    assert!(
-        web.measurements
-            .time_to_detect_ms
-            .is_some_and(|t| t <= 100.0),
-        "{:?}",
-        web.measurements.time_to_detect_ms
-    );
-    assert_eq!(
-        out.report.reverts[0].outcome, "reverted",
-        "the revert waited until 3 pods were Ready"
-    );
-}
-
-/// A fake with one worker `w-1` running both Ready pods of Deployment `default/web`.
-fn web_twice_on_w1() -> FakeCluster {
-    let c = FakeCluster::start();
-    c.fake.add_node(NodeSeed::worker("w-1"));
-    c.fake.add_workload_with_pods(
-        &WorkloadSeed::deployment("default", "web", 2),
-        &["w-1", "w-1"],
-    );
-    c
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn workload_spread_check_names_two_replicas_on_one_node() {
-    let c = web_twice_on_w1();
-    let yaml = "workload: { kind: deployment, namespace: default, name: web, spread: node }";
-    let err = sampler(&c, yaml, Duration::from_secs(2))
-        .sample()
-        .await
-        .unwrap_err();
-    assert!(err.contains("share node w-1"), "{err}");
-    let no_spread = "workload: { kind: deployment, namespace: default, name: web }";
-    sampler(&c, no_spread, Duration::from_secs(2))
-        .sample()
-        .await
-        .expect("2/2 Ready");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn pods_running_is_never_healthy_on_an_empty_match() {
-    let c = web_twice_on_w1();
-    let none = sampler(
-        &c,
-        "pods-running: { namespace: default, selector: app=nope }",
-        Duration::from_secs(2),
-    );
-    assert!(none
-        .sample()
-        .await
-        .unwrap_err()
-        .contains("no pod matches app=nope"));
-    let two = sampler(
-        &c,
-        "pods-running: { namespace: default, selector: app=web, min: 2 }",
-        Duration::from_secs(2),
-    );
-    two.sample().await.expect("2 running");
-    let three = sampler(
-        &c,
-        "pods-running: { namespace: default, selector: app=web, min: 3 }",
-        Duration::from_secs(2),
-    );
-    assert!(three.sample().await.unwrap_err().contains("2 of 2"));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn node_ready_names_the_nodes_that_are_not_ready() {
-    let c = FakeCluster::start();
-    c.fake.add_node(NodeSeed::control_plane("cp-1"));
-    c.fake.add_node(NodeSeed::worker("w-1"));
-    c.fake.add_node(NodeSeed::worker("w-2"));
-    let workers = sampler(
-        &c,
-        "node-ready: { nodes: { role: worker } }",
-        Duration::from_secs(2),
-    );
-    workers.sample().await.expect("all Ready");
-    c.fake.set_node_ready("w-2", false);
-    let err = workers.sample().await.unwrap_err();
-    assert!(err.contains("1/2") && err.contains("w-2"), "{err}");
-    let one = sampler(
-        &c,
-        "node-ready: { nodes: { role: worker }, min-ready: 1 }",
-        Duration::from_secs(2),
-    );
-    one.sample().await.expect("one Ready is enough");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn lease_probe_reports_the_holder_and_the_failover_time() {
-    let c = FakeCluster::start();
-    c.fake.add_lease(LeaseSeed::new(
-        "kube-system",
-        "kube-controller-manager",
-        "cp-1",
-    ));
-    let lease: Arc<dyn Sampler> = sampler(
-        &c,
-        "lease: { name: kube-controller-manager }",
-        Duration::from_secs(2),
-    )
-    .into();
-    let first = lease.sample().await.expect("held").unwrap();
-    assert_eq!(first["holder"], "cp-1");
-    assert!(first.get("failover").is_none());
-    c.fake.renew_lease("kube-system", "kube-controller-manager");
-    lease.sample().await.expect("still held");
-    let renewed = Instant::now();
-    let gap = Duration::from_millis(400);
-    tokio::time::sleep(gap).await; // leaderless on purpose: the failover's ground truth
-    c.fake
-        .set_lease_holder("kube-system", "kube-controller-manager", "cp-2");
-    let truth = renewed.elapsed().as_millis() as i64;
-    let changed = lease.sample().await.expect("new holder").unwrap();
-    assert_eq!(changed["holder"], "cp-2");
-    assert_eq!(changed["failover"]["from"], "cp-1");
-    let failover = changed["failover"]["failover_ms"].as_i64().unwrap();
-    assert!(
-        (failover - truth).abs() <= 20,
-        "failover {failover} ms, truth {truth} ms"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn lease_freshness_follows_renewals_not_the_holders_clock() {
-    let c = FakeCluster::start();
-    let mut seed = LeaseSeed::new("kube-system", "scheduler", "cp-1");
-    seed.duration_seconds = 1;
-    c.fake.add_lease(seed);
-    let lease = sampler(&c, "lease: { name: scheduler }", Duration::from_secs(2));
-    // The holder's clock is an hour behind: still healthy while it keeps renewing.
-    let skew = chrono::Duration::hours(-1);
-    for _ in 0..4 {
-        c.fake.renew_lease_skewed("kube-system", "scheduler", skew);
-        let ok = lease
-            .sample()
-            .await
-            .expect("renewed, whatever its clock says");
-        assert_eq!(ok.unwrap()["holder"], "cp-1");
-        tokio::time::sleep(Duration::from_millis(400)).await;
-    }
-    // Renewals stop: unhealthy once a full lease duration passes without one.
-    let stopped = Instant::now();
-    lease.sample().await.expect("not overdue yet");
-    let err = loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if let Err(e) = lease.sample().await {
-            break e;
-        }
-        assert!(stopped.elapsed() < Duration::from_secs(3), "never overdue");
-    };
-    assert!(
-        stopped.elapsed() >= Duration::from_millis(1000 - 400),
-        "overdue only after the 1s duration: {:?}",
-        stopped.elapsed()
-    );
-    assert!(err.contains("not renewed"), "{err}");
-    // A new holder is a renewal: healthy again, with the failover.
-    c.fake.set_lease_holder("kube-system", "scheduler", "cp-2");
-    let back = lease.sample().await.expect("new holder").unwrap();
-    assert_eq!(back["failover"]["from"], "cp-1");
-    assert_eq!(back["failover"]["to"], "cp-2");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_kubeconfig_token_never_reaches_the_run_directory() {
-    let c = FakeCluster::start();
-    let token = "kubedrill-test-s3cret-token";
-    c.fake.write_kubeconfig_with_token(c.dir.path(), token);
-    c.fake.add_node(NodeSeed::worker("w-1"));
-    c.fake.set_unavailable(true);
-    let yaml = format!(
-        "{}probes:\n  - name: api\n    interval: 50ms\n    timeout: 500ms\n    api: {{}}\nsteps:\n  - fault:\n      cordon: {{ nodes: {{ names: [w-1] }} }}\n    for: 10ms\n",
-        scenario_head("token")
-    );
-    let out = c.run(&yaml, &[]).await;
-    assert_eq!(out.report.exit_code, 3, "the API is down: the cordon fails");
-    assert!(
-        c.fake.requests().iter().all(|r| r.authorization_present),
-        "the token was used"
-    );
-    for entry in std::fs::read_dir(&out.run_dir).unwrap().flatten() {
-        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-        assert!(
-            !text.contains(token),
-            "{} holds the token",
-            entry.path().display()
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn pod_delete_by_name_waits_for_the_replacement_to_be_ready() {
-    let c = FakeCluster::start();
-    for n in ["w-1", "w-2", "w-3"] {
-        c.fake.add_node(NodeSeed::worker(n));
-    }
-    let pods = c.fake.add_workload_with_pods(
-        &WorkloadSeed::deployment("default", "web", 3),
-        &["w-1", "w-2", "w-3"],
-    );
-    let recreate = Duration::from_secs(1);
-    c.fake.set_timing(ControllerTiming {
-        recreate_delay: recreate,
-        ..ControllerTiming::default()
-    });
-    let victim = pods[0].metadata.name.clone().expect("named");
-    let ctx = c.ctx();
-    let spec = crate::kube_fixture::fault(&format!(
-        "pod-delete: {{ namespace: default, name: {victim}, grace-period: 0s }}"
-    ));
-    let started = Instant::now();
-    let (injected, reverts) = crate::kube_fixture::inject(&ctx, &spec).await;
-    injected.expect("deleted");
-    crate::kube_fixture::revert_all(&ctx, &reverts).await;
-    let waited = started.elapsed();
-    let ready = c.fake.pods().iter().filter(|p| is_ready(p)).count();
-    assert_eq!(ready, 3, "the revert ended with the replacement Ready");
-    assert!(
-        waited >= recreate,
-        "the revert waited for the controller ({recreate:?}), not {waited:?}"
-    );
-}
-
-fn is_ready(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
-    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
-    pod.metadata.deletion_timestamp.is_none()
-        && conditions
-            .into_iter()
-            .flatten()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
 }

@@ -11,8 +11,6 @@ mod kube_drain;
 mod kube_fixture;
 mod kube_oracle_compare;
 mod kube_probes;
-mod kube_rs_client;
-mod kubectl_oracle;
 mod lab_fixture;
 mod lab_kubelet;
 mod lab_kubernetes;

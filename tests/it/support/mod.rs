@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_kube;
-pub mod scenarios;
+pub mod kube_lab;
 pub mod truth_target;
 
 use std::time::{Duration, Instant};
