@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use crate::measure::{Dating, Sample};
 use crate::measure::Measurements;
+pub use crate::measure::{Dating, Sample};
 use crate::verdict::{ExpectationResult, Verdict};
 
 /// Bumped whenever a field changes meaning or disappears.

@@ -257,7 +257,10 @@ steps:
     assert!(
         !hanging.samples.is_empty()
             && hanging.samples.iter().all(|s| !s.ok
-                && s.error.as_deref().unwrap_or("").contains("timed out after 2s")
+                && s.error
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("timed out after 2s")
                 && s.dated_by == kubedrill::measure::Dating::Start),
         "{:?}",
         hanging.samples
