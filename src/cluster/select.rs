@@ -193,6 +193,88 @@ impl NodeSelection {
     }
 }
 
+/// `NS/NAME` of a leader-election Lease: the node whose component holds it (for example
+/// `kube-system/kube-controller-manager`). Components run with the node's name as their
+/// hostname, so the holder identity reads `<node>_<uuid>` (kubeadm, kind, the lab).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl LeaseRef {
+    /// Parses `NS/NAME`; both parts non-empty, one slash.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("`{text}` is not a Lease: write NAMESPACE/NAME, e.g. kube-system/kube-controller-manager")
+        };
+        let (namespace, name) = text.trim().split_once('/').ok_or_else(bad)?;
+        let ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        };
+        if !ok(namespace) || !ok(name) {
+            return Err(bad());
+        }
+        Ok(Self {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
+    }
+
+    /// The node the Lease's current holder runs on, with the holder identity. Refuses a
+    /// Lease without a holder, or one not renewed for twice its duration (nobody leads,
+    /// so there is no holder to take down).
+    pub async fn holder_node(&self, client: &kube::Client) -> Result<(String, String), String> {
+        use k8s_openapi::api::coordination::v1::Lease;
+        let api: Api<Lease> = Api::namespaced(client.clone(), &self.namespace);
+        let lease = api
+            .get(&self.name)
+            .await
+            .map_err(|e| format!("cannot read Lease {self}: {e}"))?;
+        let spec = lease.spec.unwrap_or_default();
+        let holder = spec
+            .holder_identity
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| format!("Lease {self} has no holder"))?;
+        let since = spec
+            .renew_time
+            .map(|t| k8s_openapi::jiff::Timestamp::now().duration_since(t.0));
+        let duration = i64::from(spec.lease_duration_seconds.unwrap_or(15));
+        if let Some(since) = since {
+            if since.as_secs() > 2 * duration {
+                return Err(format!(
+                    "Lease {self} (held by {holder}) was last renewed {}s ago, more than twice its {duration}s duration: nobody holds it",
+                    since.as_secs()
+                ));
+            }
+        }
+        let node = holder_node_name(&holder).to_string();
+        Ok((node, holder))
+    }
+}
+
+impl std::fmt::Display for LeaseRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// The node part of a leader-election holder identity: `<hostname>_<uuid>` (client-go's
+/// `id = hostname + "_" + uuid`), so everything before the last `_`; an identity without
+/// one is taken whole.
+pub fn holder_node_name(identity: &str) -> &str {
+    identity.rsplit_once('_').map_or(identity, |(host, _)| host)
+}
+
+/// True when the holder's node name `holder` names the node `name` (exactly, ignoring
+/// case, or as the short form of a fully qualified hostname).
+pub fn holder_is(holder: &str, name: &str) -> bool {
+    let short = |s: &str| s.split('.').next().unwrap_or(s).to_ascii_lowercase();
+    holder.eq_ignore_ascii_case(name) || short(holder) == short(name)
+}
+
 /// A node's name.
 pub fn node_name(n: &Node) -> &str {
     n.metadata.name.as_deref().unwrap_or_default()
@@ -458,6 +540,36 @@ mod tests {
             assert!(!me.is_host(host), "{host} is another machine");
         }
         assert!(!SelfIdentity::default().is_host("drill-host"));
+    }
+
+    #[test]
+    fn lease_refs_parse_and_refuse_what_is_not_ns_slash_name() {
+        let l = LeaseRef::parse("kube-system/kube-controller-manager").unwrap();
+        assert_eq!(
+            (l.namespace.as_str(), l.name.as_str()),
+            ("kube-system", "kube-controller-manager")
+        );
+        assert_eq!(l.to_string(), "kube-system/kube-controller-manager");
+        for bad in ["kube-controller-manager", "/x", "ns/", "a/b/c", "NS/x", ""] {
+            assert!(LeaseRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_holder_identity_names_its_node_before_the_last_underscore() {
+        assert_eq!(
+            holder_node_name("n0_0c9a5a3e-4c1e-4c4e-9f3c-1e0f8f1e2b7a"),
+            "n0"
+        );
+        assert_eq!(
+            holder_node_name("drill-control-plane2_5f0e6c1b-8d2a-4f1e-a3b4-6c7d8e9f0a1b"),
+            "drill-control-plane2"
+        );
+        assert_eq!(holder_node_name("my_host_abc"), "my_host");
+        assert_eq!(holder_node_name("bare-host"), "bare-host");
+        assert!(holder_is("n0", "n0") && holder_is("N0", "n0"));
+        assert!(holder_is("cp-1.example.com", "cp-1") && holder_is("cp-1", "cp-1.example.com"));
+        assert!(!holder_is("n0", "n1") && !holder_is("cp-1", "cp-10"));
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub struct NodeCommandFault {
     /// How many nodes to pick by role (default 1).
     #[serde(default)]
     pub count: Option<usize>,
+    /// Or: the node whose component holds this leader-election Lease (`NAMESPACE/NAME`,
+    /// holder identity `<node>_<uuid>`), read when the fault is prepared.
+    #[serde(default)]
+    pub lease_holder: Option<String>,
     #[serde(deserialize_with = "crate::scenario::argv::lenient")]
     pub inject: Vec<String>,
     #[serde(deserialize_with = "crate::scenario::argv::lenient")]
@@ -82,7 +86,7 @@ impl FaultKind for NodeCommandFault {
     ) -> BoxFuture<'static, Result<Box<dyn Prepared>, FaultError>> {
         let spec = self.clone();
         prepared::boxed(async move {
-            let nodes = spec.targets().resolve(&ctx).map_err(FaultError)?;
+            let nodes = spec.targets().resolve(&ctx).await.map_err(FaultError)?;
             let names = nodes.into_iter().map(|n| n.name).collect();
             Ok(PreparedNodeCommand {
                 spec,

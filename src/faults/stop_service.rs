@@ -30,6 +30,10 @@ pub struct StopService {
     /// How many nodes to pick by role (default 1).
     #[serde(default)]
     pub count: Option<usize>,
+    /// Or: the node whose component holds this leader-election Lease (`NAMESPACE/NAME`,
+    /// holder identity `<node>_<uuid>`), read when the fault is prepared.
+    #[serde(default)]
+    pub lease_holder: Option<String>,
     /// Service name (`kubelet` for `stop-kubelet`).
     #[serde(default)]
     pub service: Option<String>,
@@ -109,7 +113,7 @@ impl StopService {
     ) -> BoxFuture<'static, Result<Box<dyn Prepared>, FaultError>> {
         let spec = self.clone();
         prepared::boxed(async move {
-            let nodes = spec.targets().resolve(&ctx).map_err(FaultError)?;
+            let nodes = spec.targets().resolve(&ctx).await.map_err(FaultError)?;
             let plans = nodes
                 .iter()
                 .map(|n| (n.name.clone(), spec.commands(n)))
@@ -187,9 +191,11 @@ impl FaultKind for StopKubelet {
     }
 }
 
-/// `n1, n2` or `1 node(s) with role worker`.
+/// `n1, n2`, `1 node(s) with role worker` or `the node holding Lease NS/NAME`.
 pub fn describe_targets(t: &NodeTargets) -> String {
-    if t.nodes.is_empty() {
+    if let Some(lease) = &t.lease_holder {
+        format!("the node holding Lease {lease}")
+    } else if t.nodes.is_empty() {
         format!(
             "{} node(s) with role {}",
             t.count.unwrap_or(1),
