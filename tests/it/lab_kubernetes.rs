@@ -12,9 +12,9 @@ use kubedrill::lab::{self, Lab, LabConfig};
 
 use crate::lab_fixture::{block_on, eventually};
 
-struct KubeLab {
+pub(crate) struct KubeLab {
     cfg: LabConfig,
-    lab: Lab,
+    pub(crate) lab: Lab,
     _tmp: tempfile::TempDir,
 }
 
@@ -53,7 +53,8 @@ impl KubeLab {
         }
     }
 
-    fn shared() -> Arc<KubeLab> {
+    /// The lab the tests of this process share, booted by the first that asks.
+    pub(crate) fn shared() -> Arc<KubeLab> {
         static SHARED: Mutex<Weak<KubeLab>> = Mutex::new(Weak::new());
         let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(lab) = shared.upgrade() {
@@ -177,7 +178,7 @@ fn lab_kubernetes_kubeconfig_works_with_preinstalled_and_built_kubectl() {
             "-o",
             "jsonpath={.status.availableReplicas}",
         ]);
-        assert_eq!(web.trim(), "3", "{kubectl}");
+        assert_eq!(web.trim(), "6", "{kubectl}");
         // The server certificate is valid for the load balancer address and the service
         // names, through the CA the kubeconfig carries (kubectl verifies it).
         let server = run(&[

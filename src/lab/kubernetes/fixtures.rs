@@ -1,6 +1,6 @@
 //! The workloads the kind scenarios drill, from the same file kind uses
-//! (`kind-fixtures.yaml`: Deployment `web` with 3 replicas spread over the workers, and a
-//! PodDisruptionBudget `web` with minAvailable 2), plus what the lab itself needs.
+//! (`kind-fixtures.yaml`: Deployment `web` with 6 replicas spread over the workers, and a
+//! PodDisruptionBudget `web` with minAvailable 5), plus what the lab itself needs.
 
 use super::cluster_dns;
 use super::kubectl::Kubectl;

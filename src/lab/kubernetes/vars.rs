@@ -47,6 +47,22 @@ pub fn vars(l: &Layout) -> BTreeMap<String, String> {
     let mut v = BTreeMap::new();
     let mut set = |k: &str, val: String| v.insert(k.to_string(), val);
     set("kubeconfig", path(&admin_kubeconfig(l)));
+    // The names scenarios/kind/*.yaml use for node access and node names, so they run
+    // here unchanged with this file alone (kind users get them from scripts/kind-vars.sh).
+    set("inventory", path(&l.inventory_file()));
+    for (k, i) in cps.iter().enumerate() {
+        set(&format!("control_plane_{}", k + 1), l.node_name(*i));
+    }
+    for (k, i) in workers.iter().enumerate() {
+        set(&format!("worker_{}", k + 1), l.node_name(*i));
+    }
+    // control-plane-down stops a whole control-plane node (kind: `docker stop`); here every
+    // service of the second one, from the host into its namespace.
+    if let Some(&i) = cps.get(1) {
+        let ctl = format!("ip netns exec {} {}", l.netns(i), path(&l.ctl(i)));
+        set("control_plane_down", format!("{ctl} stop all"));
+        set("control_plane_up", format!("{ctl} start all"));
+    }
     set("context", CONTEXT.into());
     set("kube_context", CONTEXT.into());
     set("api_server", lb_url(l));
