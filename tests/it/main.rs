@@ -12,6 +12,7 @@ mod kube_fixture;
 mod kube_oracle_compare;
 mod kube_probes;
 mod lab_fixture;
+mod lab_k8s_scenarios;
 mod lab_kubelet;
 mod lab_kubernetes;
 mod lab_lifecycle;
