@@ -186,6 +186,20 @@ mod tests {
     }
 
     #[test]
+    fn never_down_is_exactly_one_hundred_percent() {
+        // Dates that are not exact in binary: the healthy time is a sum of 10,000 of them.
+        let s: Vec<Sample> = (1..=10_000)
+            .map(|i| {
+                let at = i as f64 * 0.1 + 0.07;
+                Sample::new(Utc::now(), at - 0.01, at, Ok(None))
+            })
+            .collect();
+        let m = measure(&s, FaultSpan::default(), Duration::from_secs(1));
+        assert_eq!(m.availability_pct, Some(100.0));
+        assert_eq!(m.availability_min_pct, Some(100.0));
+    }
+
+    #[test]
     fn slow_successes_inside_an_outage_are_counted() {
         let mut s = from_pattern("..xxxx....", 100.0);
         // Started at 250 (inside the outage) and answered at 950, after it.

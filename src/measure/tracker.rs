@@ -135,7 +135,12 @@ impl Tracker {
 
     /// Everything measured for this probe.
     pub fn measurements(&self, span: FaultSpan, stable: std::time::Duration) -> Measurements {
-        let pct = |part: f64, whole: f64| 100.0 * (part / whole).clamp(0.0, 1.0);
+        // Sums of many small intervals drift in the last bits: a probe that was never
+        // down must read exactly 100%, not 99.99999999999999%.
+        let pct = |part: f64, whole: f64| {
+            let share = (part / whole).clamp(0.0, 1.0);
+            100.0 * (share * 1e12).round() / 1e12
+        };
         let observed_ms = match (self.first_ms, self.last) {
             (Some(first), Some((last, _))) => last - first,
             _ => 0.0,
