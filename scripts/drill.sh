@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The main job: install what is needed, build kubedrill, and run drills.
-#   scripts/drill.sh                       local lab: bring it up, run scenarios/lab/*.yaml
+#   scripts/drill.sh                       local labs: the plain lab and scenarios/lab/*.yaml,
+#                                          then the Kubernetes lab and the Kubernetes drills
+#                                          (scenarios/kind/* that run on it, scenarios/lab-k8s/*)
 #   scripts/drill.sh --kubeconfig FILE [--context NAME] [--vars FILE]
 #                                          your cluster: run scenarios/kind/*.yaml against it
 #                                          (etcd-partition-member and nats-leader-kill need
@@ -37,7 +39,18 @@ else
     "$bin" lab status
     status=0
     "$bin" run --vars /var/lib/kubedrill/lab/vars.yaml scenarios/lab/*.yaml || status=$?
-    echo "the lab stays up for more drills; remove it with: $bin lab down"
+    # Then the Kubernetes drills against a real HA control plane (binaries built from the
+    # pinned Go module, cached). The drain runs first, while the fixture has two web pods
+    # per worker.
+    bash scripts/build-lab-bins.sh >/dev/null
+    "$bin" lab up --kubernetes >/dev/null
+    "$bin" lab status --kubernetes
+    "$bin" run --vars /var/lib/kubedrill/lab-k8s/vars.yaml \
+        scenarios/kind/drain-with-pdb.yaml scenarios/kind/cordon-worker.yaml \
+        scenarios/kind/pod-delete-web.yaml scenarios/kind/stop-kubelet.yaml \
+        scenarios/kind/etcd-partition-member.yaml scenarios/kind/control-plane-down.yaml \
+        scenarios/lab-k8s/*.yaml || status=$?
+    echo "the labs stay up for more drills; remove them with: $bin lab down && $bin lab down --kubernetes"
 fi
 echo "reports: $(pwd)/reports"
 exit "$status"
