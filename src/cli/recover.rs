@@ -13,13 +13,17 @@ use crate::scenario::ReportFormat;
 /// Reverts everything the journal says is still pending, newest first.
 pub async fn recover(a: RecoverArgs) -> i32 {
     let path = a.run_dir.join(JOURNAL_FILE);
-    let entries = match read_journal(&path) {
-        Ok(e) => e,
+    let read = match read_journal(&path) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::Invalid.code();
         }
     };
+    if let Some(t) = &read.torn_tail {
+        eprintln!("warning: {}", t.warning(&path));
+    }
+    let entries = read.entries;
     let Some(JournalEntry::Started {
         nodes,
         kubeconfig,
@@ -53,6 +57,15 @@ pub async fn recover(a: RecoverArgs) -> i32 {
             return ExitCode::Invalid.code();
         }
     };
+    // Entries appended from here on must not be glued onto the torn line.
+    if let Some(t) = &read.torn_tail {
+        if let Err(e) = journal.truncate_to(t.offset) {
+            eprintln!(
+                "warning: cannot cut the torn line off {}: {e}",
+                path.display()
+            );
+        }
+    }
     write_missing_report(&a.run_dir, &entries);
     let pending = pending_reverts(&entries);
     if pending.is_empty() {

@@ -1,8 +1,9 @@
-//! The run journal: JSON lines appended and flushed as the run goes. A revert is written
-//! here before its fault is injected, so `kubedrill recover` can undo a crashed run.
+//! The run journal: JSON lines appended and synced as the run goes. A revert is written
+//! here before its fault is injected, so `kubedrill recover` can undo a crashed run. Each
+//! line carries a CRC-32, so one torn by a crash or a full disk is recognised.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -13,6 +14,8 @@ use crate::revert::RevertAction;
 
 /// File name of the journal inside the run directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
+/// The lock a run (or `recover`) holds on its run directory.
+pub const LOCK_FILE: &str = "journal.lock";
 
 /// One journal line.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -74,21 +77,40 @@ pub enum JournalEntry {
     Finished { verdict: String, exit_code: i32 },
 }
 
-/// Appends entries, flushing each to disk.
+/// Appends entries, each as one checksummed line written with a single `write` and synced.
 pub struct Journal {
-    file: Mutex<File>,
+    file: Mutex<Appender>,
     _lock: File,
+}
+
+struct Appender {
+    file: File,
+    /// Length of the journal up to its last complete line.
+    good_len: u64,
+    /// The file ends in a torn line that could not be removed: the next entry starts on a
+    /// new line, so it is not glued onto it.
+    torn: bool,
+}
+
+/// Creates (or opens for writing) a file readable by its owner only.
+pub(crate) fn open_private(path: &Path, append: bool) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = OpenOptions::new();
+    o.create(true).mode(0o600);
+    if append {
+        // Readable too: opening checks whether the journal ends in a torn line.
+        o.append(true).read(true);
+    } else {
+        o.write(true).truncate(false);
+    }
+    o.open(path)
 }
 
 impl Journal {
     /// Creates (or appends to) the journal in `run_dir`; fails if another kubedrill process
     /// (a run or a `recover`) holds the run directory, so reverts never run twice at once.
     pub fn open(run_dir: &Path) -> std::io::Result<Self> {
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(run_dir.join("journal.lock"))?;
+        let lock = open_private(&run_dir.join(LOCK_FILE), false)?;
         let fd = std::os::fd::AsRawFd::as_raw_fd(&lock);
         // SAFETY: flock on a descriptor we own; the lock lives as long as `_lock`.
         if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
@@ -101,35 +123,190 @@ impl Journal {
             ));
         }
         let path = run_dir.join(JOURNAL_FILE);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = open_private(&path, true)?;
+        let good_len = file.metadata()?.len();
+        let torn = good_len > 0 && !ends_with_newline(&file, good_len)?;
         Ok(Self {
-            file: Mutex::new(file),
+            file: Mutex::new(Appender {
+                file,
+                good_len,
+                torn,
+            }),
             _lock: lock,
         })
     }
 
-    /// Appends one entry and syncs it to disk.
+    /// Appends one entry and syncs it to disk. The line goes out in one `write`; when it
+    /// cannot be written whole (a full disk), what was written is cut off again, so a
+    /// later entry is never glued onto a torn one.
     pub fn append(&self, entry: &JournalEntry) -> std::io::Result<()> {
-        let mut line = serde_json::to_string(entry).map_err(std::io::Error::other)?;
-        line.push('\n');
-        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        f.write_all(line.as_bytes())?;
-        f.sync_data()
+        let line = encode_line(entry)?;
+        let mut a = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let mut buf = Vec::with_capacity(line.len() + 1);
+        if a.torn {
+            buf.push(b'\n');
+        }
+        buf.extend_from_slice(line.as_bytes());
+        let written = a.file.write(&buf);
+        let err = match written {
+            Ok(n) if n == buf.len() => None,
+            Ok(n) => Some(std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                format!(
+                    "journal entry cut short ({n} of {} bytes written)",
+                    buf.len()
+                ),
+            )),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = err {
+            let good = a.good_len;
+            a.torn = a.file.set_len(good).is_err();
+            return Err(e);
+        }
+        a.good_len += buf.len() as u64;
+        a.torn = false;
+        a.file.sync_data()
+    }
+
+    /// Cuts the journal back to `len` bytes (the torn last line `read_journal` skipped).
+    pub fn truncate_to(&self, len: u64) -> std::io::Result<()> {
+        let mut a = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        a.file.set_len(len)?;
+        a.file.sync_data()?;
+        a.good_len = len;
+        a.torn = len > 0 && !ends_with_newline(&a.file, len)?;
+        Ok(())
     }
 }
 
-/// Reads every entry of a journal file.
-pub fn read_journal(path: &Path) -> Result<Vec<JournalEntry>, String> {
-    let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    BufReader::new(f)
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.as_ref().map(|l| !l.trim().is_empty()).unwrap_or(true))
-        .map(|(i, l)| {
-            let l = l.map_err(|e| format!("{}: {e}", path.display()))?;
-            serde_json::from_str(&l).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))
-        })
-        .collect()
+fn ends_with_newline(f: &File, len: u64) -> std::io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let mut last = [0u8];
+    f.read_exact_at(&mut last, len - 1)?;
+    Ok(last[0] == b'\n')
+}
+
+/// Prefix of a checksummed line: `{"crc":"xxxxxxxx",` then the rest of the entry's JSON.
+const CRC_PREFIX: &str = "{\"crc\":\"";
+
+/// One journal line: the entry's JSON with a CRC-32 of it as its first field, and `\n`.
+fn encode_line(entry: &JournalEntry) -> std::io::Result<String> {
+    let json = serde_json::to_string(entry).map_err(std::io::Error::other)?;
+    let crc = crc32(json.as_bytes());
+    Ok(format!("{CRC_PREFIX}{crc:08x}\",{}\n", &json[1..]))
+}
+
+/// Decodes one line; lines without a checksum (older journals) are taken as they are.
+fn decode_line(line: &str) -> Result<JournalEntry, String> {
+    let json = match line.strip_prefix(CRC_PREFIX) {
+        Some(rest) => {
+            let (crc, rest) = rest
+                .split_at_checked(8)
+                .ok_or_else(|| "torn checksum".to_string())?;
+            let rest = rest
+                .strip_prefix("\",")
+                .ok_or_else(|| "malformed checksum".to_string())?;
+            let json = format!("{{{rest}");
+            let want = u32::from_str_radix(crc, 16).map_err(|_| "malformed checksum")?;
+            if crc32(json.as_bytes()) != want {
+                return Err("checksum mismatch (a torn or damaged entry)".into());
+            }
+            json
+        }
+        None => line.to_string(),
+    };
+    serde_json::from_str(&json).map_err(|e| e.to_string())
+}
+
+/// CRC-32 (IEEE), bit by bit: journal lines are short.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A journal as read back.
+#[derive(Debug)]
+pub struct JournalRead {
+    pub entries: Vec<JournalEntry>,
+    /// The last line was torn (a crash or a full disk while it was written) and skipped.
+    pub torn_tail: Option<TornTail>,
+}
+
+/// A torn last line that `read_journal` skipped.
+#[derive(Debug)]
+pub struct TornTail {
+    /// 1-based line number.
+    pub line: usize,
+    /// Byte offset where the line starts (the journal's length without it).
+    pub offset: u64,
+    pub error: String,
+}
+
+impl TornTail {
+    /// The warning to show.
+    pub fn warning(&self, path: &Path) -> String {
+        format!(
+            "{}:{}: skipped the torn last line ({}); the entries before it are intact",
+            path.display(),
+            self.line,
+            self.error
+        )
+    }
+}
+
+/// Reads every entry of a journal file. A last line that is torn (unterminated, damaged
+/// or cut short) is skipped and reported; a bad line anywhere else is an error.
+pub fn read_journal(path: &Path) -> Result<JournalRead, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut entries = Vec::new();
+    let mut offset = 0usize;
+    let mut lines: Vec<(usize, usize, &[u8])> = Vec::new();
+    for (i, l) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
+        lines.push((i + 1, offset, l));
+        offset += l.len();
+    }
+    let last = lines
+        .iter()
+        .rposition(|(_, _, l)| !l.trim_ascii().is_empty());
+    for (idx, (n, start, raw)) in lines.iter().enumerate() {
+        let text = raw.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        let parsed = std::str::from_utf8(text)
+            .map_err(|e| e.to_string())
+            .and_then(decode_line);
+        match parsed {
+            // Unterminated but whole (its checksum holds): the entry was written.
+            Ok(e) => entries.push(e),
+            Err(error) if Some(idx) == last => {
+                return Ok(JournalRead {
+                    entries,
+                    torn_tail: Some(TornTail {
+                        line: *n,
+                        offset: *start as u64,
+                        error,
+                    }),
+                })
+            }
+            Err(e) => return Err(format!("{}:{n}: {e}", path.display())),
+        }
+    }
+    Ok(JournalRead {
+        entries,
+        torn_tail: None,
+    })
 }
 
 /// Reverts registered but not successfully run, newest first.
@@ -155,4 +332,85 @@ pub fn pending_reverts(entries: &[JournalEntry]) -> Vec<(u64, String, RevertActi
         .collect();
     pending.sort_by_key(|p| std::cmp::Reverse(p.0));
     pending
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(code: i32) -> JournalEntry {
+        JournalEntry::Finished {
+            verdict: "pass".into(),
+            exit_code: code,
+        }
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_and_cut_off_before_the_next_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        {
+            let j = Journal::open(dir.path()).unwrap();
+            j.append(&finished(0)).unwrap();
+            j.append(&finished(1)).unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("{\"crc\":\""), "{text}");
+        let good_len = text.len() as u64;
+        // A full disk cut the third entry short.
+        let third = encode_line(&finished(2)).unwrap();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&third.as_bytes()[..third.len() / 2]).unwrap();
+        drop(f);
+        let read = read_journal(&path).unwrap();
+        assert_eq!(read.entries, vec![finished(0), finished(1)]);
+        let torn = read.torn_tail.expect("torn tail reported");
+        assert_eq!((torn.line, torn.offset), (3, good_len));
+        // An entry appended later starts on its own line, not glued onto the torn one.
+        let j = Journal::open(dir.path()).unwrap();
+        j.append(&finished(3)).unwrap();
+        drop(j);
+        let err = read_journal(&path).unwrap_err();
+        assert!(
+            err.contains(":3:"),
+            "the torn line is now in the middle: {err}"
+        );
+        // `recover` cuts it off first.
+        let j = Journal::open(dir.path()).unwrap();
+        j.truncate_to(good_len).unwrap();
+        j.append(&finished(3)).unwrap();
+        let read = read_journal(&path).unwrap();
+        assert_eq!(read.entries, vec![finished(0), finished(1), finished(3)]);
+        assert!(read.torn_tail.is_none());
+    }
+
+    #[test]
+    fn a_damaged_line_fails_its_checksum_and_old_lines_without_one_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let good = encode_line(&finished(0)).unwrap();
+        let damaged = good.replace("\"exit_code\":0", "\"exit_code\":7");
+        let old = serde_json::to_string(&finished(5)).unwrap();
+        std::fs::write(&path, format!("{old}\n{good}{damaged}")).unwrap();
+        let read = read_journal(&path).unwrap();
+        assert_eq!(read.entries, vec![finished(5), finished(0)]);
+        assert!(read.torn_tail.unwrap().error.contains("checksum"));
+        std::fs::write(&path, format!("{damaged}{good}")).unwrap();
+        assert!(read_journal(&path).unwrap_err().contains(":1: checksum"));
+    }
+
+    #[test]
+    fn journal_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        j.append(&finished(0)).unwrap();
+        for f in [JOURNAL_FILE, LOCK_FILE] {
+            let mode = std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+    }
 }

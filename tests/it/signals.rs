@@ -171,3 +171,41 @@ fn recover_runs_what_the_journal_left_pending() {
     assert!(run.join("report.html").exists() && run.join("junit.xml").exists());
     assert!(recover().stdout.contains("nothing to revert"));
 }
+
+#[test]
+fn recover_skips_a_torn_last_journal_line() {
+    let dns = Dnsmasq::start();
+    let dir = temp_dir();
+    let (child, reports) = start_freeze(&dns, dir.path(), &thaw(&dns), SpawnedRun::start_unread);
+    let run = only_run_dir(&reports);
+    child.kill();
+    // A full disk cut the last entry short, as a crash mid-write would.
+    let journal = run.join("journal.jsonl");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .unwrap();
+    std::io::Write::write_all(
+        &mut f,
+        b"{\"crc\":\"0badf00d\",\"entry\":\"reverting\",\"se",
+    )
+    .unwrap();
+    drop(f);
+    let out = Exit::of(kubedrill().arg("recover").arg(&run));
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains("journal.jsonl:") && out.stderr.contains("torn last line"),
+        "{}",
+        out.stderr
+    );
+    assert!(dns.answers(), "recover thawed dnsmasq");
+    // The torn line was cut off, so what recover appended reads back whole.
+    let again = Exit::of(kubedrill().arg("recover").arg(&run));
+    again.assert_code(0);
+    assert!(
+        again.stdout.contains("nothing to revert"),
+        "{}",
+        again.stdout
+    );
+    assert!(!again.stderr.contains("torn"), "{}", again.stderr);
+}
