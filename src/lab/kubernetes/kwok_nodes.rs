@@ -1,12 +1,59 @@
 //! Each node's "kubelet": one kwok managing exactly that node (its Lease heartbeat, its
 //! status and its pods, which kwok simulates), as `system:node:<name>`. The Node objects
 //! are created by `up` (kwok does not create them), labelled and tainted as kubeadm does.
+//!
+//! kwok runs the lab's own stages file ([`stages_path`]): the build's default stages with
+//! a pod-ready stage that waits for the pod's `pod-ready.stage.kwok.x-k8s.io/delay`
+//! annotation (kind-fixtures.yaml gives `web` one), so a replacement pod is not Ready at
+//! once (what a drain under a PDB needs to meet the disruption controller's 429).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::pki::kubeconfig;
 use super::{path, pod_cidr, KWOK_PORT, NODE_LEASE_SECONDS};
 use crate::lab::config::Layout;
+
+/// The pod annotation kwok's pod-ready stage (in the lab's stages) waits for, e.g. `2s`.
+pub const POD_READY_DELAY_ANNOTATION: &str = "pod-ready.stage.kwok.x-k8s.io/delay";
+
+/// The stages file the lab's kwoks run (written by `up` from the build's).
+pub fn stages_path(l: &Layout) -> PathBuf {
+    l.dir.join("kwok-stages.yaml")
+}
+
+/// The build's stages (`kwok-stages.yaml`: kwok's "fast" pod stages, whose pod-ready has
+/// no delay) with a delay on the pod-ready stage: none by default, or the duration in
+/// the pod's [`POD_READY_DELAY_ANNOTATION`] (as kwok's "general" pod-ready takes it).
+pub fn stages(built: &str) -> Result<String, String> {
+    let delay = format!(
+        "  delay:\n    durationMilliseconds: 0\n    durationFrom:\n      expressionFrom: '.metadata.annotations[\"{POD_READY_DELAY_ANNOTATION}\"]'\n"
+    );
+    let mut found = false;
+    let docs: Vec<String> = built
+        .split("\n---\n")
+        .map(|doc| {
+            let is_pod_ready = doc.contains("\nkind: Stage\n")
+                && doc.contains("\n  name: pod-ready\n")
+                && doc.contains("\n    kind: Pod\n");
+            if !is_pod_ready || doc.contains("\n  delay:\n") {
+                found |= is_pod_ready;
+                return doc.to_string();
+            }
+            match doc.split_once("\n  next:\n") {
+                Some((head, tail)) => {
+                    found = true;
+                    format!("{head}\n{delay}  next:\n{tail}")
+                }
+                None => doc.to_string(),
+            }
+        })
+        .collect();
+    if found {
+        Ok(docs.join("\n---\n"))
+    } else {
+        Err("no pod-ready Stage (with a `next:`) in the built kwok-stages.yaml".into())
+    }
+}
 
 pub fn argv(l: &Layout, i: usize, kwok: &str, stages: &Path) -> Vec<String> {
     vec![
@@ -87,3 +134,26 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: "kubedrill:kwo
 subjects:
   - { apiGroup: rbac.authorization.k8s.io, kind: Group, name: "system:nodes" }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BUILT: &str = "---\n# node\napiVersion: kwok.x-k8s.io/v1alpha1\nkind: Stage\nmetadata:\n  name: node-initialize\nspec:\n  resourceRef:\n    apiGroup: v1\n    kind: Node\n  next:\n    statusTemplate: x\n---\n# pod\napiVersion: kwok.x-k8s.io/v1alpha1\nkind: Stage\nmetadata:\n  name: pod-ready\nspec:\n  resourceRef:\n    apiGroup: v1\n    kind: Pod\n  next:\n    statusTemplate: y\n";
+
+    #[test]
+    fn stages_delay_pod_ready_only_by_the_annotation() {
+        let out = stages(BUILT).unwrap();
+        let docs: Vec<&str> = out.split("\n---\n").collect();
+        assert!(!docs[0].contains("delay:"), "{out}");
+        assert!(
+            docs[1].contains(
+                "  delay:\n    durationMilliseconds: 0\n    durationFrom:\n      expressionFrom: '.metadata.annotations[\"pod-ready.stage.kwok.x-k8s.io/delay\"]'\n  next:\n"
+            ),
+            "{out}"
+        );
+        // Idempotent, and an error without a pod-ready stage.
+        assert_eq!(stages(&out).unwrap(), out);
+        assert!(stages(docs[0]).is_err());
+    }
+}

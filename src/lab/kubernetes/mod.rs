@@ -113,7 +113,7 @@ pub fn service_argv(
         }
         "kube-scheduler" => controllers::scheduler_argv(l, i, &prog("kube-scheduler")),
         "coredns" => cluster_dns::argv(l, i, &prog("coredns")),
-        "kubelet" => kwok_nodes::argv(l, i, &prog("kwok"), &programs["kwok-stages.yaml"]),
+        "kubelet" => kwok_nodes::argv(l, i, &prog("kwok"), &kwok_nodes::stages_path(l)),
         "nats" => vec![
             prog("nats-server"),
             "-c".into(),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::kubectl::Kubectl;
-use super::{binaries, cluster_dns, fixtures, lb_url, load_balancer, path, pki};
+use super::{binaries, cluster_dns, fixtures, kwok_nodes, lb_url, load_balancer, path, pki};
 use crate::lab::config::Layout;
 use crate::lab::host::{require_root, run};
 use crate::lab::services::{self, write};
@@ -74,6 +74,7 @@ pub async fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
         )?;
     }
     load_balancer::prepare(&l, &programs)?;
+    write_kwok_stages(&l, &programs["kwok-stages.yaml"])?;
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "lab network, PKI and configs ready"
@@ -110,6 +111,17 @@ pub async fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
         "Kubernetes lab ready"
     );
     Ok(lab)
+}
+
+/// The lab's kwok stages, from the build's (see [`kwok_nodes::stages`]).
+fn write_kwok_stages(l: &Layout, built: &Path) -> Result<(), LabError> {
+    let text = std::fs::read_to_string(built).map_err(|source| LabError::Io {
+        path: built.to_path_buf(),
+        source,
+    })?;
+    let stages = kwok_nodes::stages(&text)
+        .map_err(|e| LabError::Invalid(format!("{}: {e}", built.display())))?;
+    write(&kwok_nodes::stages_path(l), &stages)
 }
 
 /// Starts the services `pick` selects on every node (nodes in parallel, each in order).
