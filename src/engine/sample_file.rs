@@ -60,7 +60,16 @@ pub struct SampleFile(Mutex<Writer>);
 impl SampleFile {
     /// Creates `samples.jsonl` in `run_dir`.
     pub fn create(run_dir: &Path) -> std::io::Result<Self> {
-        let file = File::create(run_dir.join(SAMPLES_FILE))?;
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Private like the run directory (0600).
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(run_dir.join(SAMPLES_FILE))?
+        };
         Ok(Self(Mutex::new(Writer {
             out: BufWriter::with_capacity(64 * 1024, file),
             last_flush: Instant::now(),

@@ -1,5 +1,6 @@
 //! Building a run's context from the scenario and the command line.
 
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -89,7 +90,8 @@ pub fn build_context(
     })
 }
 
-/// `<root>/<name>-<UTC timestamp>`, made unique with a suffix when needed.
+/// `<root>/<name>-<UTC timestamp>`, made unique with a suffix when needed; private (0700):
+/// it holds host names, users, key paths and commands.
 pub fn create_run_dir(root: &Path, name: &str) -> std::io::Result<PathBuf> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     std::fs::create_dir_all(root)?;
@@ -99,8 +101,12 @@ pub fn create_run_dir(root: &Path, name: &str) -> std::io::Result<PathBuf> {
         } else {
             root.join(format!("{name}-{stamp}-{n}"))
         };
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {
+                // The mode is 0700 whatever the umask.
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+                return Ok(dir);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }

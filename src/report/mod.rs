@@ -52,9 +52,24 @@ pub fn write_reports(
     all.into_iter()
         .map(|f| {
             let path = dir.join(file_name(f));
-            std::fs::write(&path, render(r, f)).map(|_| path)
+            write_private(&path, render(r, f).as_bytes()).map(|_| path)
         })
         .collect()
+}
+
+/// Writes `path` readable by its owner only (0600): reports name hosts, users, key paths
+/// and commands.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(bytes)
 }
 
 /// Reads a `report.json`, refusing newer schema versions.

@@ -22,6 +22,7 @@ mod measure_truth;
 mod nats_leader;
 mod probe_one_attempt;
 mod run_binary;
+mod run_dir;
 mod signals;
 mod ssh_access;
 mod support;

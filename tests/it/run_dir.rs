@@ -1,0 +1,63 @@
+//! The run directory: private modes, where it is announced, and a report root that cannot
+//! be written.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::common::{only_run_dir, temp_dir, write};
+use crate::run_binary::run_to_end;
+
+/// A short run: one probe named with markup and a pipe, one fault held briefly.
+fn scenario(dir: &Path) -> String {
+    format!(
+        r#"apiVersion: kubedrill/v1
+kind: Scenario
+metadata:
+  name: private-run
+  description: "drill <b>bold</b> | with a pipe"
+probes:
+  - name: "<script>alert(1)</script>|x"
+    interval: 100ms
+    timeout: 100ms
+    command: {{ argv: ["true"] }}
+steps:
+  - fault:
+      command: {{ inject: [touch, "{flag}"], revert: [rm, "{flag}"] }}
+    for: 300ms
+"#,
+        flag = dir.join("flag").display()
+    )
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn run_directories_are_private() {
+    let dir = temp_dir();
+    let file = write(dir.path(), "s.yaml", &scenario(dir.path()));
+    let reports = dir.path().join("reports");
+    run_to_end(&file, &reports).assert_code(0);
+    let run = only_run_dir(&reports);
+    assert_eq!(mode(&run), 0o700, "{}", run.display());
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(&run).unwrap() {
+        let p = e.unwrap().path();
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+        names.push(p.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "journal.jsonl",
+            "journal.lock",
+            "junit.xml",
+            "report.html",
+            "report.json",
+            "report.md",
+            "samples.jsonl"
+        ]
+    );
+}
