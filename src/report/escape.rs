@@ -1,4 +1,5 @@
-//! HTML/SVG escaping of text that comes from the report (probe names, errors, messages).
+//! Escaping of text that comes from the report (probe names, errors, messages): for
+//! HTML/SVG, and for Markdown text and table cells.
 
 /// Escapes `s` for HTML text and quoted attribute values.
 pub(crate) fn escape(s: &str) -> String {
@@ -16,9 +17,47 @@ pub(crate) fn escape(s: &str) -> String {
     out
 }
 
+/// Escapes `s` for Markdown text, table cells included. Whatever could start raw HTML (`<`
+/// before a letter, `/`, `!` or `?`: a tag, comment, declaration or autolink) or a
+/// character reference (`&` before a letter or `#`) becomes an entity, so `<script>` is
+/// shown, never run; `<= 5s` stays readable. `|` and `\` are backslash-escaped, so a pipe
+/// never ends a cell and a trailing backslash never swallows the cell's closing pipe.
+pub(crate) fn markdown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        match c {
+            '<' if next.is_some_and(|n| n.is_ascii_alphabetic() || "/!?".contains(n)) => {
+                out.push_str("&lt;")
+            }
+            '&' if next.is_some_and(|n| n.is_ascii_alphanumeric() || n == '#') => {
+                out.push_str("&amp;")
+            }
+            '|' => out.push_str("\\|"),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{escape, markdown};
+
+    #[test]
+    fn markdown_shows_markup_and_keeps_cells_closed() {
+        assert_eq!(
+            markdown(r"<script>a|b</script> & c:\"),
+            r"&lt;script>a\|b&lt;/script> & c:\\"
+        );
+        assert_eq!(
+            markdown("<!-- x --> <?php &lt; &#60; <https://x> <= 5s >= 1"),
+            "&lt;!-- x --> &lt;?php &amp;lt; &amp;#60; &lt;https://x> <= 5s >= 1"
+        );
+        assert_eq!(markdown("plain api-1 *x* `y`"), "plain api-1 *x* `y`");
+    }
 
     #[test]
     fn escapes_markup_and_quotes() {

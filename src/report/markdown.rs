@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::escape;
 use super::format::{fault_details, revert_outcome, timestamp, unfinished_reverts, verdict_label};
 use super::tables::{self, Table};
 use super::RunReport;
@@ -101,14 +102,15 @@ fn table_md(t: &Table) -> String {
     s
 }
 
-/// Text kept on one line (descriptions and reasons may hold newlines).
+/// User text kept on one line (descriptions and reasons may hold newlines), its HTML and
+/// Markdown table syntax escaped.
 fn inline(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    escape::markdown(&s.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
-/// A table cell: one line, pipes escaped.
+/// A table cell: one line, escaped like all user text (pipes included).
 fn cell(s: &str) -> String {
-    inline(s).replace('|', "\\|")
+    inline(s)
 }
 
 /// A code fence longer than any run of backticks inside the block.
@@ -151,6 +153,19 @@ mod tests {
         let mut r = sample_report();
         r.probes[0].name = "a|b\nc".into();
         assert!(render(&r).contains("| a\\|b c | 67.07% (65.83%..68.36%) |"));
+        r.probes[0].name = "<script>alert(1)</script> c:\\".into();
+        r.scenario.description = Some("<img src=x onerror=alert(1)> | x".into());
+        r.reason = Some("<b>why</b>".into());
+        let md = render(&r);
+        assert!(
+            !md.contains("<script>") && !md.contains("<img") && !md.contains("<b>"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| &lt;script>alert(1)&lt;/script> c:\\\\ | 67.07% (65.83%..68.36%) |"),
+            "{md}"
+        );
+        assert!(md.contains("**Reason:** &lt;b>why&lt;/b>"), "{md}");
         assert_eq!(fence_for(&["echo ```".into()]), "````");
     }
 

@@ -61,3 +61,24 @@ fn run_directories_are_private() {
         ]
     );
 }
+
+#[test]
+fn report_md_escapes_markup_and_pipes_from_user_text() {
+    let dir = temp_dir();
+    let file = write(dir.path(), "s.yaml", &scenario(dir.path()));
+    let reports = dir.path().join("reports");
+    run_to_end(&file, &reports).assert_code(0);
+    let md = std::fs::read_to_string(only_run_dir(&reports).join("report.md")).unwrap();
+    assert!(!md.contains("<script>") && !md.contains("<b>"), "{md}");
+    assert!(
+        md.contains("drill &lt;b>bold&lt;/b> \\| with a pipe"),
+        "{md}"
+    );
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| &lt;script>alert(1)&lt;/script>\\|x |"))
+        .unwrap_or_else(|| panic!("the probe's row, one cell for its name: {md}"));
+    let header = md.lines().find(|l| l.starts_with("| Probe |")).unwrap();
+    let cells = |l: &str| l.replace("\\|", "").matches('|').count();
+    assert_eq!(cells(row), cells(header), "{row}\n{header}");
+}
