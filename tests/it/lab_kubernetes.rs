@@ -169,6 +169,19 @@ fn lab_kubernetes_kubeconfig_works_with_preinstalled_and_built_kubectl() {
             r#"jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}"#,
         ]);
         assert_eq!(ready.trim(), "True True True True True True", "{kubectl}");
+        // Every node has its lab address as InternalIP (and its name as Hostname), which
+        // `api: { discover-endpoints: true }` relies on.
+        let addresses = run(&[
+            "get",
+            "nodes",
+            "-o",
+            r#"jsonpath={range .items[*]}{.metadata.name}={.status.addresses[?(@.type=="InternalIP")].address}/{.status.addresses[?(@.type=="Hostname")].address}{" "}{end}"#,
+        ]);
+        let want: Vec<String> = ["n0", "n1", "n2", "w0", "w1", "w2"]
+            .iter()
+            .map(|n| format!("{n}={}/{n}", k.lab.vars[&format!("{n}_addr")]))
+            .collect();
+        assert_eq!(addresses.trim(), want.join(" "), "{kubectl}");
         let web = run(&[
             "-n",
             "default",

@@ -12,7 +12,8 @@ use crate::lab::LabError;
 /// The kind scenarios' fixtures, shared with kind.
 pub const KIND_FIXTURES: &str = include_str!("../../../kind-fixtures.yaml");
 
-/// Writes the manifests into `<lab>/manifests/` and applies them (idempotent).
+/// Writes the manifests into `<lab>/manifests/` and applies them (idempotent), and gives
+/// every Node its addresses.
 pub async fn apply(l: &Layout, kubectl: &Kubectl) -> Result<(), LabError> {
     let dir = l.dir.join("manifests");
     crate::lab::services::mkdir(&dir)?;
@@ -27,6 +28,20 @@ pub async fn apply(l: &Layout, kubectl: &Kubectl) -> Result<(), LabError> {
         kubectl
             .run(&["apply", "-f", &file.display().to_string()])
             .await?;
+        if name == "nodes.yaml" {
+            for i in 0..l.nodes {
+                let patch = kwok_nodes::addresses_patch(l, i);
+                let node = l.node_name(i);
+                let args = [
+                    "patch",
+                    "node",
+                    &node,
+                    "--subresource=status",
+                    "--type=merge",
+                ];
+                kubectl.run(&[&args[..], &["-p", &patch]].concat()).await?;
+            }
+        }
     }
     Ok(())
 }

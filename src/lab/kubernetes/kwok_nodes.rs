@@ -62,7 +62,11 @@ pub fn argv(l: &Layout, i: usize, kwok: &str, stages: &Path) -> Vec<String> {
         format!("--config={}", path(stages)),
         format!("--node-lease-duration-seconds={NODE_LEASE_SECONDS}"),
         format!("--manage-single-node={}", l.node_name(i)),
+        // Both, or kwok's node-initialize stage, which adds the InternalIP and Hostname
+        // addresses a node lacks, writes `addresses:` with nothing (no `NodeName`) and
+        // so wipes them when kwok restarts on a NotReady node.
         format!("--node-ip={}", l.node_addr(i)),
+        format!("--node-name={}", l.node_name(i)),
         format!("--cidr={}", pod_cidr(i)),
         format!("--server-address=0.0.0.0:{KWOK_PORT}"),
     ]
@@ -99,6 +103,16 @@ pub fn manifest(l: &Layout) -> String {
         ));
     }
     out
+}
+
+/// The status patch giving node `i` its addresses (InternalIP: its lab address,
+/// Hostname: its name), which `up` applies after creating the Node, before its kwok runs.
+pub fn addresses_patch(l: &Layout, i: usize) -> String {
+    serde_json::json!({ "status": { "addresses": [
+        { "type": "InternalIP", "address": l.node_addr(i).to_string() },
+        { "type": "Hostname", "address": l.node_name(i) },
+    ] } })
+    .to_string()
 }
 
 /// kwok lists all nodes, pods and node leases before it filters to its own, which the
