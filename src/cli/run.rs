@@ -54,9 +54,11 @@ async fn run_one(s: &Scenario, a: &RunArgs, quiet: bool) -> i32 {
         let _ = h.await;
     }
     match outcome {
+        // The run could not start (its run directory or journal cannot be written):
+        // nothing was injected, an environment error.
         Err(e) => {
             eprintln!("error: {}: {e}", s.metadata.name);
-            ExitCode::Aborted.code()
+            ExitCode::Invalid.code()
         }
         Ok(o) => {
             match write_reports(&o.report, &o.run_dir, &s.report.formats) {

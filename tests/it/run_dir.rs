@@ -7,7 +7,8 @@ use std::path::Path;
 use crate::common::{only_run_dir, temp_dir, write};
 use crate::run_binary::run_to_end;
 
-/// A short run: one probe named with markup and a pipe, one fault held briefly.
+/// A short run: one probe named with markup and a pipe, one fault held briefly (its
+/// injection leaves `flag` in `dir`, its revert `reverted`).
 fn scenario(dir: &Path) -> String {
     format!(
         r#"apiVersion: kubedrill/v1
@@ -22,10 +23,11 @@ probes:
     command: {{ argv: ["true"] }}
 steps:
   - fault:
-      command: {{ inject: [touch, "{flag}"], revert: [rm, "{flag}"] }}
+      command: {{ inject: [touch, "{flag}"], revert: [touch, "{reverted}"] }}
     for: 300ms
 "#,
-        flag = dir.join("flag").display()
+        flag = dir.join("flag").display(),
+        reverted = dir.join("reverted").display()
     )
 }
 
@@ -81,4 +83,52 @@ fn report_md_escapes_markup_and_pipes_from_user_text() {
     let header = md.lines().find(|l| l.starts_with("| Probe |")).unwrap();
     let cells = |l: &str| l.replace("\\|", "").matches('|').count();
     assert_eq!(cells(row), cells(header), "{row}\n{header}");
+}
+
+/// A tmpfs mounted read-only in a temporary directory, unmounted on drop.
+struct ReadOnlyMount(std::path::PathBuf);
+
+impl ReadOnlyMount {
+    fn new(at: &Path) -> Self {
+        std::fs::create_dir(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs"])
+            .arg(at)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount a read-only tmpfs (needs root)");
+        Self(at.to_path_buf())
+    }
+}
+
+impl Drop for ReadOnlyMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn an_unwritable_report_dir_exits_2_and_injects_nothing() {
+    let dir = temp_dir();
+    let file = write(dir.path(), "s.yaml", &scenario(dir.path()));
+    let plain = write(dir.path(), "plain-file", "");
+    let ro = ReadOnlyMount::new(&dir.path().join("ro"));
+    for reports in [
+        plain.clone(),
+        plain.join("under"),
+        ro.0.clone(),
+        ro.0.join("r"),
+    ] {
+        let out = run_to_end(&file, &reports);
+        out.assert_code(2);
+        assert!(
+            out.stderr.contains("cannot create a run directory"),
+            "{}: {}",
+            reports.display(),
+            out.stderr
+        );
+        assert!(!out.stdout.contains("PASS"), "{}", out.stdout);
+        assert!(!dir.path().join("flag").exists(), "nothing was injected");
+    }
 }
