@@ -76,10 +76,16 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
         started_at: Some(started_at),
     });
     let state = RunState::new(clock, ctx.clone(), journal, opts.events.clone());
+    // Announced first (live view and plain logs alike): after a crash, this is what to
+    // pass to `kubedrill recover`.
     state.note(
         "run-started",
         None,
-        format!("scenario {}", scenario.metadata.name),
+        format!(
+            "scenario {}, run directory {}",
+            scenario.metadata.name,
+            run_dir.display()
+        ),
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -132,3 +132,49 @@ fn an_unwritable_report_dir_exits_2_and_injects_nothing() {
         assert!(!dir.path().join("flag").exists(), "nothing was injected");
     }
 }
+
+/// The first line naming the run directory comes before the fault is injected.
+fn announces_run_dir_first(out: &str, run: &Path) {
+    let announced = out
+        .find(&format!("run directory {}", run.display()))
+        .unwrap_or_else(|| panic!("the run directory is announced: {out}"));
+    let injected = out.find("inject").unwrap_or(usize::MAX);
+    assert!(announced < injected, "before the injection: {out}");
+}
+
+#[test]
+fn run_prints_its_run_directory_at_the_start_in_plain_logs() {
+    let dir = temp_dir();
+    let file = write(dir.path(), "s.yaml", &scenario(dir.path()));
+    let reports = dir.path().join("reports");
+    let out = run_to_end(&file, &reports);
+    out.assert_code(0);
+    announces_run_dir_first(&out.stderr, &only_run_dir(&reports));
+}
+
+#[test]
+fn run_prints_its_run_directory_at_the_start_on_a_terminal() {
+    let dir = temp_dir();
+    let file = write(dir.path(), "s.yaml", &scenario(dir.path()));
+    let reports = dir.path().join("reports");
+    // `script` gives the run a terminal, so the live view is on.
+    let cmd = format!(
+        "{} run {} --report-dir {}",
+        env!("CARGO_BIN_EXE_kubedrill"),
+        file.display(),
+        reports.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .env_remove("KUBEDRILL_NO_LIVE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains('●') || text.contains('○'),
+        "live view on: {text}"
+    );
+    announces_run_dir_first(&text, &only_run_dir(&reports));
+}
