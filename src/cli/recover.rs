@@ -82,7 +82,9 @@ pub async fn recover(a: RecoverArgs) -> i32 {
         run_dir: a.run_dir.clone(),
         revert_timeout: Duration::from_secs(120),
     };
+    let total = pending.len();
     let mut failed = Vec::new();
+    let (mut done_lines, mut failed_lines) = (Vec::new(), Vec::new());
     for (seq, fault_id, action) in pending {
         let _ = journal.append(&JournalEntry::Reverting { seq, at_ms: None });
         let result = tokio::time::timeout(ctx.revert_timeout, action.run(&ctx))
@@ -94,17 +96,40 @@ pub async fn recover(a: RecoverArgs) -> i32 {
             error: result.clone().err(),
         });
         match result {
-            Ok(_) => println!("reverted: {fault_id}: {}", action.describe()),
+            Ok(_) => {
+                let line = format!("{fault_id}: {}", action.describe());
+                println!("reverted: {line}");
+                done_lines.push(line);
+            }
             Err(e) => {
-                eprintln!("FAILED:   {fault_id}: {}: {e}", action.describe());
+                let line = format!("{fault_id}: {}: {e}", action.describe());
+                eprintln!("FAILED:   {line}");
+                failed_lines.push(line);
                 failed.push(action);
             }
         }
     }
     ctx.nodes.close_all().await;
+    let outcome = JournalEntry::Recovered {
+        at: chrono::Utc::now(),
+        reverted: done_lines,
+        failed: failed_lines,
+        all_reverted: failed.is_empty(),
+    };
+    if let Err(e) = journal.append(&outcome) {
+        eprintln!("warning: cannot journal the outcome: {e}");
+    }
+    record_in_report(&a.run_dir, &outcome);
     if failed.is_empty() {
+        println!(
+            "state now: every fault of the run is reverted ({total} revert(s) run by this recover)"
+        );
         ExitCode::Pass.code()
     } else {
+        println!(
+            "state now: DEGRADED: {} of {total} revert(s) failed; the faults below are still in place",
+            failed.len()
+        );
         eprintln!("\n{} revert(s) failed; undo by hand:", failed.len());
         for a in &failed {
             for m in a.manual(&ctx) {
@@ -112,6 +137,69 @@ pub async fn recover(a: RecoverArgs) -> i32 {
             }
         }
         ExitCode::RevertFailed.code()
+    }
+}
+
+/// Adds what `recover` did to the run's report (when it has one) as timeline entries
+/// (`recover-reverted`, `recover-failed`, `recovered`), and renders the other formats the
+/// run wrote again.
+fn record_in_report(run_dir: &std::path::Path, outcome: &JournalEntry) {
+    let JournalEntry::Recovered {
+        at,
+        reverted,
+        failed,
+        all_reverted,
+    } = outcome
+    else {
+        return;
+    };
+    let path = run_dir.join(crate::report::file_name(ReportFormat::Json));
+    if !path.exists() {
+        return;
+    }
+    let mut report = match crate::report::read_report(&path) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("warning: cannot add the outcome to the report: {e}");
+            return;
+        }
+    };
+    let offset_ms = (*at - report.started_at).num_milliseconds() as f64;
+    let event = |kind: &str, message: String| crate::report::TimelineEvent {
+        at: *at,
+        offset_ms,
+        kind: kind.into(),
+        step: None,
+        message,
+    };
+    for r in reverted {
+        report
+            .timeline
+            .push(event("recover-reverted", format!("kubedrill recover: {r}")));
+    }
+    for f in failed {
+        report
+            .timeline
+            .push(event("recover-failed", format!("kubedrill recover: {f}")));
+    }
+    report.timeline.push(event(
+        "recovered",
+        if *all_reverted {
+            "kubedrill recover: every fault of the run is reverted".into()
+        } else {
+            format!(
+                "kubedrill recover: {} revert(s) failed; the system may be degraded",
+                failed.len()
+            )
+        },
+    ));
+    let formats: Vec<ReportFormat> = [ReportFormat::Junit, ReportFormat::Md, ReportFormat::Html]
+        .into_iter()
+        .filter(|f| run_dir.join(crate::report::file_name(*f)).exists())
+        .collect();
+    match crate::report::write_reports(&report, run_dir, &formats) {
+        Ok(_) => println!("recorded the outcome in {}", path.display()),
+        Err(e) => eprintln!("warning: cannot add the outcome to the report: {e}"),
     }
 }
 

@@ -75,6 +75,14 @@ pub enum JournalEntry {
     },
     /// The run finished with this verdict.
     Finished { verdict: String, exit_code: i32 },
+    /// `kubedrill recover` ran the reverts left pending: what it reverted, what failed.
+    Recovered {
+        at: chrono::DateTime<chrono::Utc>,
+        reverted: Vec<String>,
+        failed: Vec<String>,
+        /// Every registered revert has now run successfully.
+        all_reverted: bool,
+    },
 }
 
 /// Appends entries, each as one checksummed line written with a single `write` and synced.

@@ -48,7 +48,25 @@ pub fn render(r: &RunReport) -> String {
     }
     details(&mut out, r);
     manual_steps(&mut out, r);
+    recovered(&mut out, r);
     out
+}
+
+/// What `kubedrill recover` did afterwards (its timeline entries), when it ran.
+fn recovered(out: &mut String, r: &RunReport) {
+    let entries: Vec<_> = r
+        .timeline
+        .iter()
+        .filter(|e| e.kind.starts_with("recover"))
+        .collect();
+    if entries.is_empty() {
+        return;
+    }
+    out.push_str("## Recovered afterwards\n\n");
+    for e in entries {
+        let _ = writeln!(out, "- {} {}", timestamp(&e.at), inline(&e.message));
+    }
+    out.push('\n');
 }
 
 /// Fault details (leaders, failover times, per-pod outcomes, command results) as JSON.

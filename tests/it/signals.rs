@@ -169,6 +169,37 @@ fn recover_runs_what_the_journal_left_pending() {
         "still down when the run died: {outage}"
     );
     assert!(run.join("report.html").exists() && run.join("junit.xml").exists());
+    // What it reverted, the state now, and the outcome in the journal and the report.
+    assert!(
+        recovered.stdout.contains("reverted: ") && recovered.stdout.contains("kill -CONT"),
+        "{}",
+        recovered.stdout
+    );
+    assert!(
+        recovered
+            .stdout
+            .contains("state now: every fault of the run is reverted"),
+        "{}",
+        recovered.stdout
+    );
+    let journal = std::fs::read_to_string(run.join("journal.jsonl")).unwrap();
+    let last = journal.lines().last().unwrap();
+    assert!(
+        last.contains("\"entry\":\"recovered\"") && last.contains("\"all_reverted\":true"),
+        "{journal}"
+    );
+    let timeline = r["timeline"].as_array().unwrap();
+    let kinds: Vec<&str> = timeline
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.ends_with(&["recover-reverted", "recovered"]),
+        "{kinds:?}"
+    );
+    assert!(std::fs::read_to_string(run.join("report.md"))
+        .unwrap()
+        .contains("kubedrill recover: every fault of the run is reverted"));
     assert!(recover().stdout.contains("nothing to revert"));
 }
 
