@@ -33,49 +33,67 @@ const TOP_KEYS: &[&str] = &[
 
 /// Reads and validates a scenario file. `vars` are the command-line variables.
 pub fn load_file(path: &Path, vars: &Vars) -> Result<Scenario, Vec<ScenarioError>> {
-    let source = std::fs::read_to_string(path).map_err(|e| {
+    let source = read_source(path)?;
+    load_str(path, &source, vars)
+}
+
+/// The text of a scenario file, checked first (regular file, size limit).
+fn read_source(path: &Path) -> Result<String, Vec<ScenarioError>> {
+    super::input::read_checked(path).map_err(|message| {
         vec![ScenarioError {
             file: path.into(),
             location: None,
             path: String::new(),
-            message: format!("cannot read: {e}"),
+            message,
         }]
-    })?;
-    load_str(path, &source, vars)
+    })
+}
+
+/// Every variable a scenario file declares under `vars:` or uses as `${name}`; `None`
+/// when the file cannot be read or parsed (loading it reports why).
+pub fn variable_names(path: &Path) -> Option<BTreeSet<String>> {
+    let source = read_source(path).ok()?;
+    let source = source.strip_prefix('\u{feff}').unwrap_or(&source);
+    PositionIndex::build(source).ok()?;
+    let mut names: BTreeSet<String> = scenario_defaults(source).ok()?.into_keys().collect();
+    if let Err(used) = substitute(source, &Vars::new()) {
+        names.extend(used.into_iter().map(|u| u.name));
+    }
+    Some(names)
 }
 
 /// Parses and validates scenario text as if read from `path`.
 pub fn load_str(path: &Path, source: &str, vars: &Vars) -> Result<Scenario, Vec<ScenarioError>> {
+    // A leading byte-order mark is not part of the YAML.
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
+    // The event walk comes first: it refuses deep nesting and extra documents before any
+    // recursive parser sees the text.
     let raw_index =
         PositionIndex::build(source).map_err(|(loc, msg)| syntax_error(path, loc, msg))?;
-    let mut merged = scenario_defaults(source);
+    // The file as written must parse, or its own `vars:` would silently go missing.
+    let mut merged = scenario_defaults(source).map_err(|e| yaml_error(path, e))?;
     merged.extend(vars.clone());
     let text = substitute(source, &merged).map_err(|missing| {
         let mut errs = Errors::new(path, &raw_index);
         for m in missing {
-            errs.add_at(
-                "",
-                Some(m.location),
-                format!("variable `{}` has no value; give it with --set {0}=VALUE, a --vars file, or under `vars:`", m.name),
-            );
+            let message = if m.too_large {
+                format!(
+                    "expanding variable `{}` here makes the scenario larger than {} MiB; \
+                     use shorter values or fewer references",
+                    m.name,
+                    super::vars::MAX_EXPANDED_BYTES / (1024 * 1024)
+                )
+            } else {
+                format!("variable `{}` has no value; give it with --set {0}=VALUE, a --vars file, or under `vars:`", m.name)
+            };
+            errs.add_at("", Some(m.location), message);
         }
         errs.into_vec()
     })?;
     // Syntax errors that substitution introduced are located in the substituted text; all
     // other errors use the file as written, so columns are those the user sees.
     PositionIndex::build(&text).map_err(|(loc, msg)| syntax_error(path, loc, msg))?;
-    let doc: Value = serde_yaml::from_str(&text).map_err(|e| {
-        let loc = e.location().map(|l| super::positions::Location {
-            line: l.line(),
-            column: l.column(),
-        });
-        vec![ScenarioError {
-            file: path.into(),
-            location: loc,
-            path: String::new(),
-            message: e.to_string(),
-        }]
-    })?;
+    let doc: Value = serde_yaml::from_str(&text).map_err(|e| yaml_error(path, e))?;
     let mut errs = Errors::new(path, &raw_index);
     let Some((scenario, gaps)) = build(path, doc, &mut errs) else {
         return Err(errs.into_vec());
@@ -98,17 +116,49 @@ fn syntax_error(path: &Path, loc: super::positions::Location, msg: String) -> Ve
     }]
 }
 
-/// `vars:` defaults of the scenario, read leniently (errors surface in the real parse).
-fn scenario_defaults(source: &str) -> Vars {
-    let Ok(Value::Mapping(m)) = serde_yaml::from_str::<Value>(source) else {
-        return Vars::new();
+/// A serde_yaml error as a scenario error at its line and column.
+fn yaml_error(path: &Path, e: serde_yaml::Error) -> Vec<ScenarioError> {
+    let loc = e.location().map(|l| super::positions::Location {
+        line: l.line(),
+        column: l.column(),
+    });
+    let text = e.to_string();
+    let message = if loc.is_some() {
+        without_location(&text).to_string()
+    } else {
+        text
+    };
+    vec![ScenarioError {
+        file: path.into(),
+        location: loc,
+        path: String::new(),
+        message: format!("YAML: {message}"),
+    }]
+}
+
+/// serde_yaml's message without its trailing ` at line L column C` (the error already
+/// starts with `file:line:column`).
+pub(crate) fn without_location(message: &str) -> &str {
+    match message.rfind(" at line ") {
+        Some(i) if message[i..].contains(" column ") => &message[..i],
+        _ => message,
+    }
+}
+
+/// `vars:` defaults of the scenario. The file as written must parse (its `${...}` are
+/// plain scalars); its structure is checked later, so a `vars:` that is not a mapping of
+/// scalars is ignored here.
+fn scenario_defaults(source: &str) -> Result<Vars, serde_yaml::Error> {
+    let Value::Mapping(m) = serde_yaml::from_str::<Value>(source)? else {
+        return Ok(Vars::new());
     };
     let Some(Value::Mapping(vars)) = m.get("vars") else {
-        return Vars::new();
+        return Ok(Vars::new());
     };
-    vars.iter()
+    Ok(vars
+        .iter()
         .filter_map(|(k, v)| Some((k.as_str()?.to_string(), scalar_text(v)?)))
-        .collect()
+        .collect())
 }
 
 /// Deserialises one section, recording the error with its key path.

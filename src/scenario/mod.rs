@@ -5,6 +5,7 @@ pub mod argv;
 pub mod duration;
 mod errors;
 pub mod expectation;
+mod input;
 mod load;
 pub mod model;
 mod positions;
@@ -12,6 +13,8 @@ mod validate;
 pub mod vars;
 
 pub use errors::{Errors, KeyPath, ScenarioError};
-pub use load::{load_file, load_str};
+pub use input::MAX_INPUT_BYTES;
+pub use load::{load_file, load_str, variable_names};
 pub use model::{ProbeDecl, ReportFormat, Scenario, Step, StepAction, Target, WaitUntil};
 pub use positions::Location;
+pub use positions::MAX_DEPTH;

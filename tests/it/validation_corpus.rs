@@ -224,3 +224,166 @@ fn the_readme_scenario_reference_validates() {
     .assert_code(0);
     drop(inventory);
 }
+
+// ---- Hostile input: every case fails fast with exit 2 and a located error. ----
+
+/// `kubedrill validate ARGS...` that must end within `limit` (killed otherwise).
+fn validate_within(args: &[&str], limit: std::time::Duration) -> (Option<i32>, String) {
+    use std::process::Stdio;
+    let mut child = kubedrill()
+        .arg("validate")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            return (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            );
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`kubedrill validate {args:?}` still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+const SECS_10: std::time::Duration = std::time::Duration::from_secs(10);
+const OK_HEAD: &str = "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: { name: h }\n";
+
+#[test]
+fn validation_deep_nesting_is_refused_with_its_line() {
+    let dir = temp_dir();
+    let text = format!("{OK_HEAD}steps:\n{}\n", "- ".repeat(30_000));
+    let file = write(dir.path(), "deep.yaml", &text);
+    let f = file.to_str().unwrap();
+    let (code, stderr) = validate_within(&[f], SECS_10);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{f}:5:")) && stderr.contains("nesting deeper than 100 levels"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validation_huge_variable_expansion_names_the_variable() {
+    let dir = temp_dir();
+    let big = "x".repeat(1 << 20);
+    let uses: String = (0..1500)
+        .map(|i| format!("  - {{ name: \"p{i}${{big}}\" }}\n"))
+        .collect();
+    let text = format!("{OK_HEAD}vars: {{ big: {big} }}\nprobes:\n{uses}steps:\n  - wait: 1s\n");
+    let file = write(dir.path(), "big.yaml", &text);
+    let (code, stderr) = validate_within(&[file.to_str().unwrap()], SECS_10);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("expanding variable `big` here makes the scenario larger than 8 MiB"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validation_fifo_scenario_and_vars_are_refused_without_hanging() {
+    let dir = temp_dir();
+    let fifo = dir.path().join("fifo.yaml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let f = fifo.to_str().unwrap();
+    let (code, stderr) = validate_within(&[f], SECS_10);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is a FIFO (named pipe); give a regular file"),
+        "{stderr}"
+    );
+    let ok = write(
+        dir.path(),
+        "ok.yaml",
+        &format!("{OK_HEAD}steps:\n  - wait: 1s\n"),
+    );
+    let (code, stderr) = validate_within(&[ok.to_str().unwrap(), "--vars", f], SECS_10);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{f}: vars file: cannot read")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validation_devices_and_huge_files_are_refused_unread() {
+    let (code, stderr) = validate_within(&["/dev/zero"], SECS_10);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("/dev/zero is a character device"),
+        "{stderr}"
+    );
+    let dir = temp_dir();
+    let big = dir.path().join("big.yaml");
+    // Sparse: 50 MB of size, no disk used.
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(50 << 20)
+        .unwrap();
+    let (code, stderr) = validate_within(&[big.to_str().unwrap()], SECS_10);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the limit is 4194304 bytes (4 MiB)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validation_duplicate_key_is_reported_not_missing_vars() {
+    assert_errors(
+        "duplicate-key.yaml",
+        &["7:1: YAML syntax: duplicate key `steps` (first on line 5)"],
+    );
+}
+
+#[test]
+fn validation_second_document_is_reported() {
+    assert_errors(
+        "two-documents.yaml",
+        &["7:1: YAML syntax: a second YAML document starts here"],
+    );
+}
+
+#[test]
+fn validation_nul_byte_is_reported_and_bom_accepted() {
+    let dir = temp_dir();
+    let text = format!("{OK_HEAD}vars: {{ pause: 1s }}\nsteps:\n  - wait: ${{pause}}\n");
+    let bom = write(dir.path(), "bom.yaml", &format!("\u{feff}{text}"));
+    let (code, stderr) = validate_within(&[bom.to_str().unwrap()], SECS_10);
+    assert_eq!(code, Some(0), "{stderr}");
+    let nul = write(dir.path(), "nul.yaml", &format!("{text}# a\0b\n"));
+    let f = nul.to_str().unwrap();
+    let (code, stderr) = validate_within(&[f], SECS_10);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{f}:7:4: YAML syntax: a NUL byte is not allowed")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("has no value"), "{stderr}");
+}
+
+#[test]
+fn validation_set_of_an_unknown_variable_lists_the_defined_ones() {
+    let dir = temp_dir();
+    let text = format!("{OK_HEAD}vars: {{ hold: 1s }}\nsteps:\n  - wait: ${{pause}}\n");
+    let file = write(dir.path(), "s.yaml", &text);
+    let f = file.to_str().unwrap();
+    let (code, stderr) = validate_within(&[f, "--set", "pause=1s", "--set", "holdd=60s"], SECS_10);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`--set holdd=60s`: no scenario declares or uses variable `holdd` (defined: hold, pause)"),
+        "{stderr}"
+    );
+    let (code, stderr) = validate_within(&[f, "--set", "pause=1s", "--set", "hold=2s"], SECS_10);
+    assert_eq!(code, Some(0), "{stderr}");
+}
