@@ -407,6 +407,59 @@ mod tests {
         assert!(read_journal(&path).unwrap_err().contains(":1: checksum"));
     }
 
+    /// A tiny tmpfs mounted in a temporary directory (root only), unmounted on drop.
+    struct TinyTmpfs(tempfile::TempDir);
+
+    impl TinyTmpfs {
+        fn mount(size: &str) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let ok = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(dir.path())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "mount a tmpfs (the suite runs as root)");
+            Self(dir)
+        }
+    }
+
+    impl Drop for TinyTmpfs {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg(self.0.path())
+                .status();
+        }
+    }
+
+    #[test]
+    fn a_full_disk_leaves_no_torn_line_and_later_entries_read_back() {
+        let fs = TinyTmpfs::mount("8k");
+        let dir = fs.0.path();
+        // A filler that is deleted later, as space freed on the disk.
+        std::fs::write(dir.join("filler"), vec![0u8; 4096]).unwrap();
+        let j = Journal::open(dir).unwrap();
+        let mut written = 0;
+        let err = loop {
+            match j.append(&finished(written)) {
+                Ok(()) => written += 1,
+                Err(e) => break e,
+            }
+            assert!(written < 10_000, "the disk never filled");
+        };
+        assert!(written > 0, "{err}");
+        let path = dir.join(JOURNAL_FILE);
+        let read = read_journal(&path).unwrap();
+        assert!(read.torn_tail.is_none(), "{:?}", read.torn_tail);
+        assert_eq!(read.entries.len(), written as usize);
+        std::fs::remove_file(dir.join("filler")).unwrap();
+        j.append(&finished(-1)).unwrap();
+        let read = read_journal(&path).unwrap();
+        assert!(read.torn_tail.is_none());
+        assert_eq!(read.entries.last(), Some(&finished(-1)));
+        assert_eq!(read.entries.len(), written as usize + 1);
+    }
+
     #[test]
     fn journal_files_are_private() {
         use std::os::unix::fs::PermissionsExt;
