@@ -1,11 +1,12 @@
 //! `lab up --kubernetes` against the real binaries (`bash scripts/build-lab-bins.sh`):
 //! the kubeconfig works with the preinstalled kubectl and the built one, and `lab down`
-//! leaves nothing behind. One Kubernetes lab at a time (nextest group `kubernetes-lab`);
-//! tests in one process share it.
+//! leaves nothing behind. One Kubernetes lab at a time (nextest group `kubernetes-lab`):
+//! the kubeconfig test (read-only) uses the run's shared lab (support/kube_lab.rs); the
+//! `down` test (it tears down) and lab_k8s_scenarios (it drills the whole control plane and
+//! the shared workers, beyond the shared lab's own-namespace, own-nodes rule) their own.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use kubedrill::lab::{self, Lab, LabConfig};
@@ -18,8 +19,7 @@ pub(crate) struct KubeLab {
     _tmp: tempfile::TempDir,
 }
 
-/// Prefix `kk<key><pid>` and subnet `10.214.<1 + 2 * (pid % 120) + key>.0/24`: two labs
-/// per process (shared and own), clear of the default Kubernetes lab (10.214.0.0/24) and
+/// Prefix `kk<key><pid>` and subnet `10.214.<1 + 2 * (pid % 120) + key>.0/24`: clear of the default Kubernetes lab (10.214.0.0/24) and
 /// of the plain labs (10.213.*).
 fn config(dir: &Path, key: u32) -> LabConfig {
     let pid = std::process::id();
@@ -32,7 +32,8 @@ fn config(dir: &Path, key: u32) -> LabConfig {
 }
 
 impl KubeLab {
-    fn up(key: u32) -> Self {
+    /// A lab of the test's own (`key` 0: lab_k8s_scenarios, 1: the `down` test).
+    pub(crate) fn up(key: u32) -> Self {
         let tmp = tempfile::Builder::new()
             .prefix("kubedrill-k8s-lab-")
             .tempdir()
@@ -51,22 +52,6 @@ impl KubeLab {
                 panic!("lab up --kubernetes failed: {e}\n{logs}");
             }
         }
-    }
-
-    /// The lab the tests of this process share, booted by the first that asks.
-    pub(crate) fn shared() -> Arc<KubeLab> {
-        static SHARED: Mutex<Weak<KubeLab>> = Mutex::new(Weak::new());
-        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(lab) = shared.upgrade() {
-            return lab;
-        }
-        let lab = Arc::new(Self::up(0));
-        *shared = Arc::downgrade(&lab);
-        lab
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        PathBuf::from(&self.lab.vars["kubeconfig"])
     }
 }
 
@@ -122,13 +107,33 @@ fn preinstalled_kubectl() -> String {
 
 #[test]
 fn lab_kubernetes_kubeconfig_works_with_preinstalled_and_built_kubectl() {
-    let k = KubeLab::shared();
+    let k = crate::support::kube_lab::shared();
     let kubeconfig = k.kubeconfig();
     let kubeconfig = kubeconfig.to_str().unwrap();
-    assert_eq!(k.lab.vars["context"], "kubedrill-lab");
-    let built = format!("{}/kubectl", k.lab.vars["kube_bin_dir"]);
+    assert_eq!(k.var("context"), "kubedrill-lab");
+    let built = k.built_kubectl();
     // Not ~/.kube/cache: nothing of the lab outside its directory.
-    let cache_dir = format!("{}/kubectl-cache", k.lab.vars["lab_dir"]);
+    let cache_dir = format!("{}/kubectl-cache", k.var("lab_dir"));
+    // Other tests of the run share the lab (their own nodes and namespaces): the lab's
+    // nodes Ready and web's 6 replicas available first.
+    let lab_nodes = "--selector=kubedrill.io/lab";
+    let ready =
+        r#"jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}"#;
+    let web = [
+        "-n",
+        "default",
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "jsonpath={.status.availableReplicas}",
+    ];
+    let settled = crate::support::poll_until(Duration::from_secs(60), || {
+        k.kubectl(&["get", "nodes", lab_nodes, "-o", ready]).trim()
+            == "True True True True True True"
+            && k.kubectl(&web).trim() == "6"
+    });
+    assert!(settled, "the shared lab's nodes Ready and web available");
     for kubectl in [preinstalled_kubectl(), built] {
         let run = |args: &[&str]| {
             let mut all = vec![
@@ -144,7 +149,7 @@ fn lab_kubernetes_kubeconfig_works_with_preinstalled_and_built_kubectl() {
             assert!(ok, "{kubectl} {}: {text}", args.join(" "));
             text
         };
-        let nodes = run(&["get", "nodes", "-o", "name"]);
+        let nodes = run(&["get", "nodes", lab_nodes, "-o", "name"]);
         let names: Vec<&str> = nodes.lines().collect();
         assert_eq!(
             names,
@@ -162,36 +167,23 @@ fn lab_kubernetes_kubeconfig_works_with_preinstalled_and_built_kubectl() {
         );
         assert_eq!(run(&["get", "--raw", "/readyz"]).trim(), "ok", "{kubectl}");
         assert_eq!(run(&["auth", "can-i", "*", "*"]).trim(), "yes", "{kubectl}");
-        let ready = run(&[
-            "get",
-            "nodes",
-            "-o",
-            r#"jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}"#,
-        ]);
+        let ready = run(&["get", "nodes", lab_nodes, "-o", ready]);
         assert_eq!(ready.trim(), "True True True True True True", "{kubectl}");
         // Every node has its lab address as InternalIP (and its name as Hostname), which
         // `api: { discover-endpoints: true }` relies on.
         let addresses = run(&[
             "get",
             "nodes",
+            lab_nodes,
             "-o",
             r#"jsonpath={range .items[*]}{.metadata.name}={.status.addresses[?(@.type=="InternalIP")].address}/{.status.addresses[?(@.type=="Hostname")].address}{" "}{end}"#,
         ]);
         let want: Vec<String> = ["n0", "n1", "n2", "w0", "w1", "w2"]
             .iter()
-            .map(|n| format!("{n}={}/{n}", k.lab.vars[&format!("{n}_addr")]))
+            .map(|n| format!("{n}={}/{n}", k.var(&format!("{n}_addr"))))
             .collect();
         assert_eq!(addresses.trim(), want.join(" "), "{kubectl}");
-        let web = run(&[
-            "-n",
-            "default",
-            "get",
-            "deployment",
-            "web",
-            "-o",
-            "jsonpath={.status.availableReplicas}",
-        ]);
-        assert_eq!(web.trim(), "6", "{kubectl}");
+        assert_eq!(run(&web).trim(), "6", "{kubectl}");
         // The server certificate is valid for the load balancer address and the service
         // names, through the CA the kubeconfig carries (kubectl verifies it).
         let server = run(&[
@@ -201,7 +193,7 @@ fn lab_kubernetes_kubeconfig_works_with_preinstalled_and_built_kubectl() {
             "-o",
             "jsonpath={.clusters[0].cluster.server}",
         ]);
-        assert_eq!(server.trim(), k.lab.vars["api_server"], "{kubectl}");
+        assert_eq!(server.trim(), k.var("api_server"), "{kubectl}");
     }
 }
 
