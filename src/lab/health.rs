@@ -70,7 +70,9 @@ async fn ssh_banner(addr: SocketAddr) -> Result<(), String> {
     }
 }
 
-async fn http_body(
+/// GET `url`: `Ok` when it answers 2xx with a body `ok` accepts; otherwise the status
+/// and the start of the body.
+pub(super) async fn http_body(
     http: &reqwest::Client,
     url: &str,
     ok: impl Fn(&str) -> bool,
@@ -85,7 +87,8 @@ async fn http_body(
     if status.is_success() && ok(&body) {
         Ok(())
     } else {
-        Err(format!("{url}: {status} {}", body.trim()))
+        let body: String = body.trim().chars().take(200).collect();
+        Err(format!("{url}: {status} {body}"))
     }
 }
 

@@ -12,7 +12,7 @@ use super::{
     KUBERNETES_SERVICE_IP, KWOK_PORT, SCHEDULER_PORT,
 };
 use crate::lab::config::Layout;
-use crate::lab::health::dns_answers;
+use crate::lab::health::{dns_answers, http_body};
 use crate::lab::NodeStatus;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -26,26 +26,6 @@ fn https_client() -> reqwest::Client {
         .danger_accept_invalid_certs(true)
         .build()
         .expect("a health-check client always builds")
-}
-
-async fn get_ok(
-    http: &reqwest::Client,
-    url: &str,
-    ok: impl Fn(&str) -> bool,
-) -> Result<(), String> {
-    let resp = http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    let status = resp.status();
-    let body = resp.text().await.map_err(|e| format!("{url}: {e}"))?;
-    if status.is_success() && ok(&body) {
-        Ok(())
-    } else {
-        let body: String = body.trim().chars().take(200).collect();
-        Err(format!("{url}: {status} {body}"))
-    }
 }
 
 /// The check of a component the Kubernetes lab runs differently (`None`: as the plain lab).
@@ -67,7 +47,7 @@ pub async fn check(l: &Layout, i: usize, name: &str) -> Option<Result<(), String
         _ => return None,
     };
     let ok = move |body: &str| name != "etcd" || body.contains(r#""health":"true""#);
-    Some(in_time(get_ok(&http, &url, ok)).await)
+    Some(in_time(http_body(&http, &url, ok)).await)
 }
 
 async fn in_time(f: impl std::future::Future<Output = Result<(), String>>) -> Result<(), String> {
@@ -80,7 +60,7 @@ async fn in_time(f: impl std::future::Future<Output = Result<(), String>>) -> Re
 /// (API through the load balancer, every node Ready, the fixtures Ready).
 pub async fn cluster_rows(l: &Layout, netns_exists: bool) -> Vec<NodeStatus> {
     let http = https_client();
-    let haproxy = in_time(get_ok(&http, &format!("{}/readyz", lb_url(l)), |b| {
+    let haproxy = in_time(http_body(&http, &format!("{}/readyz", lb_url(l)), |b| {
         b.trim() == "ok"
     }))
     .await;
