@@ -339,13 +339,16 @@ async fn observe_recovery(
     let recheck = recheck_period(all.iter().map(|l| l.interval));
     let wait = async {
         loop {
-            let recovered = all
+            // Probes that recovered once stay recovered; only the others are waited for.
+            let waiting: Vec<Arc<ProbeLog>> = all
                 .iter()
-                .all(|l| l.read(|t| t.recovery_after(heal, stable)) != Recovery::Never);
-            if recovered {
+                .filter(|l| l.read(|t| t.recovery_after(heal, stable)) == Recovery::Never)
+                .cloned()
+                .collect();
+            if waiting.is_empty() {
                 return;
             }
-            let at = match stability(&all, stable, heal) {
+            let at = match stability(&waiting, stable, heal) {
                 Stability::NotBefore(at) => Some(at),
                 Stability::Stable => Some(state.clock.now_ms()),
                 Stability::Unhealthy => None,

@@ -124,11 +124,11 @@ async fn run_fault(
             "fault {id}: journal not writable, not injecting: {e}"
         )));
     }
+    let started = state.clock.now_ms();
     let _ = state.journal.append(&JournalEntry::Injecting {
         fault_id: id.to_string(),
-        at_ms: Some(state.clock.now_ms()),
+        at_ms: Some(started),
     });
-    let started = state.clock.now_ms();
     state.record_fault(FaultRecord {
         id: id.to_string(),
         kind: spec.kind().to_string(),

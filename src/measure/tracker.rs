@@ -25,7 +25,6 @@ pub struct Tracker {
     windows: Vec<OutageWindow>,
     streaks: Vec<Streak>,
     latency: LatencyRecorder,
-    changes: u64,
 }
 
 impl Tracker {
@@ -61,7 +60,6 @@ impl Tracker {
                     w.close(at_ms);
                 }
                 self.streaks.push(Streak::new(at_ms, Some(prev_ms)));
-                self.changes += 1;
             }
             Some((_, true)) => {
                 if let Some(s) = self.streaks.last_mut() {
@@ -90,20 +88,9 @@ impl Tracker {
             Some((prev_ms, true)) => {
                 self.healthy_to_unhealthy_gap_ms += at_ms - prev_ms;
                 self.windows.push(OutageWindow::open(at_ms, Some(prev_ms)));
-                self.changes += 1;
             }
             None => self.windows.push(OutageWindow::open(at_ms, None)),
         }
-    }
-
-    /// Number of state changes so far (healthy ↔ unhealthy).
-    pub fn changes(&self) -> u64 {
-        self.changes
-    }
-
-    /// Number of observations applied.
-    pub fn samples(&self) -> u64 {
-        self.samples
     }
 
     /// Start of the outage still going on, if the last observation was unhealthy.
@@ -126,11 +113,6 @@ impl Tracker {
     /// Recovery after a heal at `heal_ms` from what was observed so far.
     pub fn recovery_after(&self, heal_ms: f64, stable: std::time::Duration) -> Recovery {
         recovery_after(&self.streaks, heal_ms, stable)
-    }
-
-    /// Outage windows so far.
-    pub fn windows(&self) -> &[OutageWindow] {
-        &self.windows
     }
 
     /// Everything measured for this probe.
