@@ -35,14 +35,15 @@ if [ -n "$kubeconfig" ]; then
     status=0
     "$bin" run "${args[@]}" scenarios/kind/*.yaml || status=$?
 else
+    # etcd and NATS in both labs, and the Kubernetes control plane, are built from the
+    # pinned Go module (lab/k8s/go.mod), cached by go.sum.
+    bash scripts/build-lab-bins.sh >/dev/null
     "$bin" lab up >/dev/null
     "$bin" lab status
     status=0
     "$bin" run --vars /var/lib/kubedrill/lab/vars.yaml scenarios/lab/*.yaml || status=$?
     # Then the Kubernetes drills against a real HA control plane (binaries built from the
-    # pinned Go module, cached). The drain runs first, while the fixture has two web pods
-    # per worker.
-    bash scripts/build-lab-bins.sh >/dev/null
+    # pinned Go module). The drain runs first, while the fixture has two web pods per worker.
     "$bin" lab up --kubernetes >/dev/null
     "$bin" lab status --kubernetes
     "$bin" run --vars /var/lib/kubedrill/lab-k8s/vars.yaml \

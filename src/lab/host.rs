@@ -8,12 +8,10 @@ use crate::access::{run_local, CommandOutput};
 
 use super::LabError;
 
-/// Programs the lab runs, with the Debian package that provides each.
+/// Debian programs the lab runs, with the package that provides each.
 pub const PROGRAMS: &[(&str, &str)] = &[
     ("ip", "iproute2"),
     ("iptables", "iptables"),
-    ("etcd", "etcd-server"),
-    ("nats-server", "nats-server"),
     ("sshd", "openssh-server"),
     ("ssh-keygen", "openssh-client"),
     ("dnsmasq", "dnsmasq-base"),
@@ -41,6 +39,22 @@ pub fn find_programs(kubelet_standin: &str) -> Result<BTreeMap<&'static str, Pat
                 found.insert(*program, path);
             }
             None => missing.push(format!("`{program}` (Debian package {package})")),
+        }
+    }
+    // etcd and NATS are the current releases built from the pinned Go module
+    // (lab/k8s/go.mod), as users run them, not Debian's years-older etcd 3.4 and NATS 2.9.
+    let built = crate::lab::kubernetes::binaries::bin_dir();
+    let built = built.canonicalize().unwrap_or(built);
+    for program in ["etcd", "nats-server"] {
+        let path = built.join(program);
+        if is_executable(&path) {
+            found.insert(program, path);
+        } else {
+            missing.push(format!(
+                "`{}` ({})",
+                path.display(),
+                crate::lab::kubernetes::binaries::BUILD_HINT
+            ));
         }
     }
     if which(kubelet_standin).is_none() {

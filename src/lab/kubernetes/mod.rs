@@ -19,7 +19,7 @@
 //! also runs that cache's etcd and NATS (the plain lab keeps Debian's).
 
 mod apiserver;
-mod binaries;
+pub(crate) mod binaries;
 mod cluster_dns;
 mod controllers;
 mod etcd;
