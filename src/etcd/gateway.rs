@@ -49,6 +49,10 @@ pub struct MemberStatus {
 pub struct ListedMember {
     pub id: u64,
     pub name: String,
+    /// The URLs its peers reach it at (`--initial-advertise-peer-urls`).
+    pub peer_urls: Vec<String>,
+    /// The URLs clients reach it at (`--advertise-client-urls`).
+    pub client_urls: Vec<String>,
 }
 
 /// An HTTP client for etcd gateways; every request is bounded by `timeout`.
@@ -107,6 +111,8 @@ impl Gateway {
             .map(|m| ListedMember {
                 id: m.id,
                 name: m.name,
+                peer_urls: m.peer_urls,
+                client_urls: m.client_urls,
             })
             .collect())
     }
@@ -174,6 +180,10 @@ struct RawMember {
     id: u64,
     #[serde(default)]
     name: String,
+    #[serde(default, rename = "peerURLs")]
+    peer_urls: Vec<String>,
+    #[serde(default, rename = "clientURLs")]
+    client_urls: Vec<String>,
 }
 
 /// The gateway writes uint64 as JSON strings; etcdctl writes numbers. Accept both.
@@ -200,10 +210,13 @@ mod tests {
         assert_eq!(raw.header.member_id, 3319814642761637952);
         assert_eq!((raw.leader, raw.raft_term), (3319814642761637952, 2));
         let members: RawMembers = serde_json::from_str(
-            r#"{"members":[{"ID":"12","name":"etcd-0","peerURLs":[]},{"ID":"13"}]}"#,
+            r#"{"members":[{"ID":"12","name":"etcd-0","peerURLs":["http://10.0.0.1:2380"],"clientURLs":["http://10.0.0.1:2379"]},{"ID":"13"}]}"#,
         )
         .unwrap();
         assert_eq!(members.members.len(), 2);
         assert_eq!(members.members[1].name, "");
+        assert_eq!(members.members[0].peer_urls, ["http://10.0.0.1:2380"]);
+        assert_eq!(members.members[0].client_urls, ["http://10.0.0.1:2379"]);
+        assert!(members.members[1].peer_urls.is_empty());
     }
 }

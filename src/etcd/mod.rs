@@ -7,6 +7,8 @@ pub mod iptables;
 mod members;
 mod view;
 
-pub use gateway::{EtcdTls, Gateway, MemberStatus};
-pub use members::{inventory_members, EtcdMember};
+pub use gateway::{EtcdTls, Gateway, ListedMember, MemberStatus};
+pub use members::{
+    cluster_members, inventory_members, listed_name, member_list, name_from_list, EtcdMember,
+};
 pub use view::{parse_status_output, quorum_size, ClusterView};

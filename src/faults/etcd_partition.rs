@@ -11,7 +11,7 @@ use super::access::{inventory_node, run_checked};
 use super::{prepared, FaultError, FaultKind, Prepared};
 use crate::engine::RunContext;
 use crate::etcd::iptables::{chain_name, list_rules, partition_chains, PartitionRules, HOOKS};
-use crate::etcd::{inventory_members, quorum_size, ClusterView, EtcdMember, EtcdTls, Gateway};
+use crate::etcd::{cluster_members, quorum_size, ClusterView, EtcdMember, EtcdTls, Gateway};
 use crate::revert::{RemoveIptablesChain, RevertAction};
 use crate::scenario::duration::HumanDuration;
 use crate::scenario::{Errors, KeyPath};
@@ -291,7 +291,9 @@ async fn resolve(
     spec: &EtcdPartitionFault,
     ctx: &Arc<RunContext>,
 ) -> Result<PreparedPartition, FaultError> {
-    let mut members = inventory_members(&ctx.nodes);
+    let gateway = Gateway::new(spec.tls.as_ref(), spec.timeout.get()).map_err(FaultError::new)?;
+    // Named as etcd names them (matched by peer URL), not after their nodes.
+    let mut members = cluster_members(&ctx.nodes, &gateway).await;
     if !spec.etcd_nodes.is_empty() {
         members.retain(|m| spec.etcd_nodes.contains(&m.node));
     }
@@ -300,7 +302,6 @@ async fn resolve(
             "no etcd members: no inventory node has `services.etcd` with a `client` endpoint",
         ));
     }
-    let gateway = Gateway::new(spec.tls.as_ref(), spec.timeout.get()).map_err(FaultError::new)?;
     let view = ClusterView::gather(&gateway, &members).await;
     // The member list is the cluster's own count; the inventory may list fewer nodes.
     let mut size = members.len();

@@ -5,6 +5,7 @@ mod drill_lab;
 mod engine_e2e;
 mod engine_outcomes;
 mod etcd_partition;
+mod inventory_etcd;
 mod kind_e2e;
 mod kube_cordon;
 mod kube_drain;
