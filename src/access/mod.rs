@@ -10,7 +10,7 @@ mod spec;
 mod ssh;
 
 pub use docker::docker_argv;
-pub use inventory::{Inventory, InventoryError};
+pub use inventory::{inventory_path, looks_like_inventory, Inventory, InventoryError};
 pub use local::{local_argv, run_local};
 pub use spec::{
     AccessSpec, DockerAccess, KnownHostsPolicy, LocalAccess, NodeSpec, ServiceSpec, SshAccess,

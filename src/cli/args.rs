@@ -33,7 +33,8 @@ pub struct Cli {
 pub enum Command {
     /// Run one or more scenarios, one after the other.
     Run(RunArgs),
-    /// Check scenarios and print every error (file:line:column key: message).
+    /// Check scenarios and the inventories they name (or one given with --inventory) and
+    /// print every error (file:line:column key: message).
     Validate(ValidateArgs),
     /// Show what each step will do and how it is undone, without changing anything.
     Plan(RunArgs),
@@ -88,9 +89,12 @@ pub struct RunArgs {
 /// `validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Scenario files.
-    #[arg(required = true)]
+    /// Scenario files (each one's `target.inventory` is checked too).
+    #[arg(required_unless_present = "inventory")]
     pub files: Vec<PathBuf>,
+    /// Also validate this inventory file (docs/inventory.md); enough on its own.
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
     #[command(flatten)]
     pub vars: VarArgs,
 }

@@ -4,8 +4,6 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::context::RunContext;
 use crate::access::{NodePool, NodeSpec};
 use crate::cluster::{Cluster, ClusterSettings};
@@ -19,31 +17,18 @@ pub struct ClusterOverrides {
     pub allow_contexts: Vec<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InventoryFile {
-    nodes: Vec<NodeSpec>,
-}
-
 /// Reads an inventory file (`nodes: [...]`); relative paths are relative to the scenario.
 pub fn load_inventory(path: &Path, scenario_file: &Path) -> Result<Vec<NodeSpec>, String> {
-    let full = if path.is_relative() {
-        scenario_file
-            .parent()
-            .map(|d| d.join(path))
-            .unwrap_or_else(|| path.to_path_buf())
-    } else {
-        path.to_path_buf()
-    };
-    let text = std::fs::read_to_string(&full).map_err(|e| {
-        format!(
-            "inventory {}: {e} (for the local lab, run `kubedrill lab up` first)",
-            full.display()
-        )
-    })?;
-    serde_yaml::from_str::<InventoryFile>(&text)
-        .map(|f| f.nodes)
-        .map_err(|e| format!("inventory {}: {e}", full.display()))
+    let full = crate::access::inventory_path(path, scenario_file);
+    // The guarded read (regular file, size, depth) and located errors, as `validate` has.
+    crate::access::Inventory::load(&full)
+        .map(|inv| inv.nodes)
+        .map_err(|e| match e {
+            crate::access::InventoryError::Read { .. } => {
+                format!("{e} (for the local lab, run `kubedrill lab up` first)")
+            }
+            invalid => invalid.to_string(),
+        })
 }
 
 /// Every node of the scenario: the inventory file's, then the inline ones (inline wins).

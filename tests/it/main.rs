@@ -6,6 +6,7 @@ mod engine_e2e;
 mod engine_outcomes;
 mod etcd_partition;
 mod inventory_etcd;
+mod inventory_validate;
 mod kind_e2e;
 mod kube_cordon;
 mod kube_drain;
