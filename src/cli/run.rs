@@ -16,9 +16,13 @@ pub async fn run(a: RunArgs, quiet: bool) -> i32 {
         return ExitCode::Invalid.code();
     };
     if a.dry_run {
-        print_plans(&scenarios, &overrides(&a)).await;
+        let runnable = print_plans(&scenarios, &overrides(&a)).await;
         println!("dry run: nothing was injected");
-        return ExitCode::Pass.code();
+        return if runnable {
+            ExitCode::Pass.code()
+        } else {
+            ExitCode::Invalid.code()
+        };
     }
     let mut worst = ExitCode::Pass.code();
     for s in &scenarios {
@@ -82,7 +86,12 @@ fn summarize(o: &RunOutcome, paths: &[std::path::PathBuf]) {
     if let Some(reason) = &r.reason {
         println!("  reason: {reason}");
     }
-    for p in &r.probes {
+    // A run refused before its steps began measured and judged nothing.
+    let started = r.timeline.iter().any(|e| e.kind == "step-started");
+    if !started && r.exit_code == ExitCode::Invalid.code() {
+        println!("  the run did not start: nothing was injected, no expectation was judged");
+    }
+    for p in r.probes.iter().filter(|_| started) {
         let m = &p.measurements;
         println!(
             "  probe {:<16} availability {}  outages {}  longest {}  recovery {}",

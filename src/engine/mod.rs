@@ -5,6 +5,7 @@ mod clock;
 mod conditions;
 mod context;
 mod events;
+pub mod preflight;
 pub mod journal;
 mod probe_records;
 mod recovered_report;

@@ -88,6 +88,11 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
         ),
     );
 
+    // Guards that can be checked now (the etcd quorum) refuse before any baseline: exit 2.
+    let setup_error = match setup_error {
+        None => super::preflight::first_refusal(scenario, &ctx).await,
+        e => e,
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let changes = Arc::new(watch::channel(0u64).0);
     let mut tasks = Vec::new();

@@ -24,11 +24,21 @@ pub fn load_inventory(path: &Path, scenario_file: &Path) -> Result<Vec<NodeSpec>
     crate::access::Inventory::load(&full)
         .map(|inv| inv.nodes)
         .map_err(|e| match e {
-            crate::access::InventoryError::Read { .. } => {
-                format!("{e} (for the local lab, run `kubedrill lab up` first)")
-            }
+            crate::access::InventoryError::Read { .. } => format!("{e}{}", lab_hint(&full)),
             invalid => invalid.to_string(),
         })
+}
+
+/// How to create a missing inventory when it is one the local lab writes.
+fn lab_hint(inventory: &Path) -> &'static str {
+    use crate::lab::LabConfig;
+    if inventory.starts_with(LabConfig::default().dir) {
+        " (the local lab's: run `kubedrill lab up` first)"
+    } else if inventory.starts_with(LabConfig::kubernetes_default().dir) {
+        " (the Kubernetes lab's: run `kubedrill lab up --kubernetes` first)"
+    } else {
+        ""
+    }
 }
 
 /// Every node of the scenario: the inventory file's, then the inline ones (inline wins).

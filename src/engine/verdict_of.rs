@@ -96,16 +96,22 @@ pub fn decide(
             acc.worst(p.measurements.recovery)
         }),
     };
-    let expectations = judge(
-        &s.expect,
-        |name| {
-            probes
-                .iter()
-                .find(|p| p.name == name)
-                .map(|p| &p.measurements)
-        },
-        scenario_recovery,
-    );
+    // A run that never started (inventory, probes, context or a guard refused it) has no
+    // expectations to judge.
+    let expectations = if matches!(ending, Ending::SetupFailed(_)) {
+        Vec::new()
+    } else {
+        judge(
+            &s.expect,
+            |name| {
+                probes
+                    .iter()
+                    .find(|p| p.name == name)
+                    .map(|p| &p.measurements)
+            },
+            scenario_recovery,
+        )
+    };
     let all_passed = expectations.iter().all(|e| e.passed);
     let reverts_ok = rollback_ok == Some(true) && reverts.iter().all(|r| r.outcome == "reverted");
     let (verdict, code, reason) = match (&ending, reverts_ok) {

@@ -16,11 +16,23 @@ pub struct PartitionRules {
     pub client_port: Option<u16>,
 }
 
-/// `KUBEDRILL-PART-<suffix>`; `suffix` is run-unique (iptables allows 28 characters).
+/// `KUBEDRILL-PART-<suffix>`, cut to the 28 characters iptables allows.
 pub fn chain_name(suffix: &str) -> String {
     let mut name = format!("{CHAIN_PREFIX}{suffix}");
     name.truncate(28);
     name
+}
+
+/// The chain of step `step` (0-based) of scenario `scenario`: `plan` shows the very name
+/// the run uses, and other scenarios and steps get other names (12 hex digits, 48 bits,
+/// of a 64-bit FNV-1a hash, which does not change between builds).
+pub fn chain_for(scenario: &str, step: usize) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in scenario.bytes().chain([0]).chain(step.to_string().bytes()) {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    chain_name(&format!("{:012x}", hash >> 16))
 }
 
 fn iptables(args: &[&str]) -> Vec<String> {
@@ -185,6 +197,21 @@ mod tests {
         assert_eq!(chain_name("0123456789abcdef").len(), 28);
         let dump = "*filter\n:INPUT ACCEPT [10:200]\n:KUBEDRILL-PART-ab12cd - [0:0]\n-A INPUT -j KUBEDRILL-PART-ab12cd\n-A INPUT -j KUBEDRILL-PART-ab12cdX\nCOMMIT\n";
         assert_eq!(lines_mentioning(dump, "KUBEDRILL-PART-ab12cd").len(), 2);
+    }
+
+    #[test]
+    fn a_step_has_one_chain_name_of_its_own_within_the_length_limit() {
+        let a = chain_for("etcd-partition-leader", 1);
+        assert_eq!(a, chain_for("etcd-partition-leader", 1), "deterministic");
+        assert_eq!(a.len(), 27, "{a}");
+        assert!(a.starts_with(CHAIN_PREFIX), "{a}");
+        assert!(a[CHAIN_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, chain_for("etcd-partition-leader", 2));
+        assert_ne!(a, chain_for("etcd-partition-follower", 1));
+        // The step is not glued onto the name: ("a1", 1) and ("a", 11) differ.
+        assert_ne!(chain_for("a1", 1), chain_for("a", 11));
     }
 
     #[test]

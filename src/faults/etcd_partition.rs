@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::access::{inventory_node, run_checked};
 use super::{prepared, FaultError, FaultKind, Prepared};
+use crate::access::shell_quote;
 use crate::engine::RunContext;
-use crate::etcd::iptables::{chain_name, list_rules, partition_chains, PartitionRules, HOOKS};
+use crate::etcd::iptables::{chain_for, list_rules, partition_chains, PartitionRules, HOOKS};
 use crate::etcd::{cluster_members, quorum_size, ClusterView, EtcdMember, EtcdTls, Gateway};
 use crate::revert::{RemoveIptablesChain, RevertAction};
 use crate::scenario::duration::HumanDuration;
@@ -45,6 +46,10 @@ pub struct EtcdPartitionFault {
     /// place (when the leader was isolated); the time it took goes into the details.
     #[serde(default = "default_failover_timeout")]
     pub failover_timeout: HumanDuration,
+    /// The chain this step's rules go in, named when the scenario is loaded after the
+    /// scenario and the step (see [`EtcdPartitionFault::place`]), so `plan` shows it.
+    #[serde(skip)]
+    pub chain: Option<String>,
 }
 
 fn default_timeout() -> HumanDuration {
@@ -86,6 +91,43 @@ impl EtcdPartitionFault {
             .chain(&self.members)
             .map(|s| MemberRef::parse(s))
             .collect()
+    }
+
+    /// Names the chain after the scenario and the step (0-based) this fault belongs to.
+    pub fn place(&mut self, scenario: &str, step: usize) {
+        self.chain = Some(chain_for(scenario, step));
+    }
+
+    /// The chain the run and the plan use (a spec built outside a scenario is named after
+    /// what it isolates).
+    fn chain(&self) -> String {
+        self.chain
+            .clone()
+            .unwrap_or_else(|| chain_for(&self.words(), 0))
+    }
+
+    /// Inventory nodes this fault isolates whatever the cluster's state (members named by
+    /// node, not `leader` or `follower`).
+    pub fn named_nodes(&self) -> Vec<String> {
+        self.selection()
+            .into_iter()
+            .filter_map(|r| match r {
+                MemberRef::Node(n) => Some(n),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Read-only, before the run starts: the refusal this fault's guards would give now,
+    /// with `earlier` (node, why) left isolated by earlier steps of the run. `None` when it
+    /// is allowed, or when its targets cannot be resolved now (its step decides then).
+    pub async fn plan_refusal(
+        &self,
+        ctx: &Arc<RunContext>,
+        earlier: &[(String, String)],
+    ) -> Option<String> {
+        let t = resolve_targets(self, ctx).await.ok()?;
+        guard(self, ctx, &t, earlier).await.err()
     }
 
     fn words(&self) -> String {
@@ -199,16 +241,12 @@ struct AlreadyDown {
     why: String,
 }
 
-/// Members already out of the quorum: their status is unreadable or names no leader, or a
-/// partition chain (an earlier step's, or a crashed run's) is still in place on their node.
-/// A node whose rules cannot be listed counts as down: the guard must not guess in favour
-/// of breaking quorum.
-async fn already_down(
+/// The partition chains on each member's node, in `members` order.
+async fn list_chains(
     ctx: &RunContext,
     members: &[EtcdMember],
-    view: &ClusterView,
     timeout: std::time::Duration,
-) -> Vec<AlreadyDown> {
+) -> Vec<Result<Vec<String>, String>> {
     let reads = members.iter().map(|m| async move {
         let Some(node) = ctx.nodes.get(&m.node) else {
             return Err("not in the inventory".to_string());
@@ -219,7 +257,18 @@ async fn already_down(
             Err(e) => Err(format!("cannot list its iptables rules: {e}")),
         }
     });
-    let chains = futures::future::join_all(reads).await;
+    futures::future::join_all(reads).await
+}
+
+/// Members already out of the quorum: their status is unreadable or names no leader, or a
+/// partition chain (an earlier step's, or a crashed run's) is still in place on their node
+/// (`chains`, from [`list_chains`]). A node whose rules cannot be listed counts as down:
+/// the guard must not guess in favour of breaking quorum.
+fn already_down(
+    members: &[EtcdMember],
+    view: &ClusterView,
+    chains: &[Result<Vec<String>, String>],
+) -> Vec<AlreadyDown> {
     let mut down = Vec::new();
     for (m, chains) in members.iter().zip(chains) {
         let mut why: Vec<String> = match chains {
@@ -227,7 +276,7 @@ async fn already_down(
                 .iter()
                 .map(|c| format!("partition {c} in place"))
                 .collect(),
-            Err(e) => vec![e],
+            Err(e) => vec![e.clone()],
         };
         match view
             .members
@@ -286,11 +335,20 @@ fn quorum_refusal_with(
     Some(why)
 }
 
+/// The members, the cluster as seen now, and the members to isolate.
+struct Targets {
+    members: Vec<EtcdMember>,
+    view: ClusterView,
+    size: usize,
+    leader: Option<String>,
+    targets: Vec<EtcdMember>,
+}
+
 /// Read-only: members, the cluster's size and leader, and which nodes to isolate.
-async fn resolve(
+async fn resolve_targets(
     spec: &EtcdPartitionFault,
     ctx: &Arc<RunContext>,
-) -> Result<PreparedPartition, FaultError> {
+) -> Result<Targets, FaultError> {
     let gateway = Gateway::new(spec.tls.as_ref(), spec.timeout.get()).map_err(FaultError::new)?;
     // Named as etcd names them (matched by peer URL), not after their nodes.
     let mut members = cluster_members(&ctx.nodes, &gateway).await;
@@ -340,17 +398,76 @@ async fn resolve(
             targets.push(m.clone());
         }
     }
-    let target_nodes = targets
+    Ok(Targets {
+        members,
+        view,
+        size,
+        leader,
+        targets,
+    })
+}
+
+/// The guards, read-only: not the machine kubedrill runs on, not a chain of this name
+/// already in place (another run of the same scenario step, or a killed run's leftover),
+/// and, unless allowed, a quorum left counting members already down and the nodes
+/// `earlier` steps of this run leave isolated.
+async fn guard(
+    spec: &EtcdPartitionFault,
+    ctx: &RunContext,
+    t: &Targets,
+    earlier: &[(String, String)],
+) -> Result<(), String> {
+    let target_nodes = t
+        .targets
         .iter()
         .filter_map(|m| ctx.nodes.get(&m.node))
         .map(|n| n.spec());
-    super::targets::refuse_this_machine(target_nodes).map_err(FaultError)?;
-    if !spec.allow_quorum_loss {
-        let down = already_down(ctx, &members, &view, spec.timeout.get()).await;
-        if let Some(why) = quorum_refusal_with(&targets, &down, size) {
-            return Err(FaultError(format!("refusing: {why}")));
+    super::targets::refuse_this_machine(target_nodes)?;
+    let chains = list_chains(ctx, &t.members, spec.timeout.get()).await;
+    let chain = spec.chain();
+    for (m, listed) in t.members.iter().zip(&chains) {
+        if t.targets.contains(m) && listed.as_ref().is_ok_and(|c| c.contains(&chain)) {
+            return Err(format!(
+                "chain {chain} is already on node {}: another run of this scenario holds it, \
+                 or a killed run left it (`kubedrill recover RUN_DIR` removes it)",
+                m.node
+            ));
         }
     }
+    if spec.allow_quorum_loss {
+        return Ok(());
+    }
+    let mut down = already_down(&t.members, &t.view, &chains);
+    for (node, why) in earlier {
+        if t.members.iter().any(|m| &m.node == node) && !down.iter().any(|d| &d.node == node) {
+            down.push(AlreadyDown {
+                node: node.clone(),
+                why: why.clone(),
+            });
+        }
+    }
+    match quorum_refusal_with(&t.targets, &down, t.size) {
+        Some(why) => Err(why),
+        None => Ok(()),
+    }
+}
+
+/// Read-only: the targets, then the guards; nothing is changed.
+async fn resolve(
+    spec: &EtcdPartitionFault,
+    ctx: &Arc<RunContext>,
+) -> Result<PreparedPartition, FaultError> {
+    let t = resolve_targets(spec, ctx).await?;
+    guard(spec, ctx, &t, &[])
+        .await
+        .map_err(|why| FaultError(format!("refusing: {why}")))?;
+    let Targets {
+        members,
+        view,
+        size,
+        leader,
+        targets,
+    } = t;
     let remaining = members
         .iter()
         .filter(|m| !targets.contains(m))
@@ -359,7 +476,7 @@ async fn resolve(
     let read_timeout = spec.timeout.get().min(FAILOVER_READ);
     Ok(PreparedPartition {
         ctx: ctx.clone(),
-        chain: chain_name(&format!("{:06x}", rand::random::<u32>() & 0xff_ffff)),
+        chain: spec.chain(),
         client_traffic: spec.client_traffic,
         timeout: spec.timeout,
         failover_timeout: spec.failover_timeout.get(),
@@ -475,6 +592,18 @@ impl Prepared for PreparedPartition {
             self.leader_before.as_deref().unwrap_or("unknown"),
             self.chain
         )
+    }
+
+    fn commands(&self) -> Vec<String> {
+        self.targets
+            .iter()
+            .flat_map(|m| {
+                self.rules(m).install().into_iter().map(move |argv| {
+                    let words: Vec<String> = argv.iter().map(|w| shell_quote(w)).collect();
+                    format!("on {}: {}", m.node, words.join(" "))
+                })
+            })
+            .collect()
     }
 
     fn reverts(&self) -> Vec<RevertAction> {

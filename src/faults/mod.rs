@@ -43,6 +43,11 @@ pub trait Prepared: Send {
     fn describe(&self) -> String;
     /// The reverts, journaled and pushed on the rollback stack before `inject`.
     fn reverts(&self) -> Vec<RevertAction>;
+    /// The exact commands `inject` runs, one line each (`on NODE: argv`), for `plan`;
+    /// empty when `describe` already shows them.
+    fn commands(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Injects the fault; returns details for the report.
     fn inject(self: Box<Self>) -> BoxFuture<'static, Result<serde_json::Value, FaultError>>;
     /// Inventory nodes this fault makes unavailable and how many may be unavailable at once
@@ -133,6 +138,24 @@ macro_rules! fault_kinds {
             vec![$((<$ty as FaultKind>::KIND, <$ty as FaultKind>::SUMMARY, <$ty as FaultKind>::EXAMPLE)),*]
         }
     };
+}
+
+impl FaultSpec {
+    /// Tells the fault which scenario and step (0-based) it belongs to, for names that
+    /// `plan` and the run must agree on (an etcd partition's chain).
+    pub fn place(&mut self, scenario: &str, step: usize) {
+        if let FaultSpec::EtcdPartition(f) = self {
+            f.place(scenario, step);
+        }
+    }
+
+    /// The etcd partition behind this spec, if it is one.
+    pub fn as_etcd_partition(&self) -> Option<&etcd_partition::EtcdPartitionFault> {
+        match self {
+            FaultSpec::EtcdPartition(f) => Some(f),
+            _ => None,
+        }
+    }
 }
 
 fault_kinds! {

@@ -230,6 +230,21 @@ impl Prepared for PreparedStop {
         format!("stop {}: {}", self.spec.service(), each.join(", "))
     }
 
+    fn commands(&self) -> Vec<String> {
+        self.plans
+            .iter()
+            .flat_map(|(n, [stop, status, _])| {
+                [
+                    format!("on {n}: {}", stop.join(" ")),
+                    format!(
+                        "on {n}: {}   (verifies the stop: repeated until it fails)",
+                        status.join(" ")
+                    ),
+                ]
+            })
+            .collect()
+    }
+
     fn reverts(&self) -> Vec<RevertAction> {
         self.plans
             .iter()

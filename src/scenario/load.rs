@@ -95,9 +95,14 @@ pub fn load_str(path: &Path, source: &str, vars: &Vars) -> Result<Scenario, Vec<
     PositionIndex::build(&text).map_err(|(loc, msg)| syntax_error(path, loc, msg))?;
     let doc: Value = serde_yaml::from_str(&text).map_err(|e| yaml_error(path, e))?;
     let mut errs = Errors::new(path, &raw_index);
-    let Some((scenario, gaps)) = build(path, doc, &mut errs) else {
+    let Some((mut scenario, gaps)) = build(path, doc, &mut errs) else {
         return Err(errs.into_vec());
     };
+    for st in &mut scenario.steps {
+        if let StepAction::Fault { spec, .. } = &mut st.action {
+            spec.place(&scenario.metadata.name, st.index);
+        }
+    }
     validate(&scenario, &gaps, &mut errs);
     check_node_refs(&scenario, &mut errs);
     if errs.is_empty() {

@@ -22,6 +22,8 @@ mod lab_shipped;
 mod local_access;
 mod measure_truth;
 mod nats_leader;
+mod plan_etcd;
+mod plan_refusals;
 mod probe_one_attempt;
 mod run_binary;
 mod run_dir;
