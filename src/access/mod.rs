@@ -6,19 +6,27 @@
 mod docker;
 mod inventory;
 mod local;
+mod masters;
+mod preflight;
 mod spec;
 mod ssh;
 
 pub use docker::docker_argv;
 pub use inventory::{inventory_path, looks_like_inventory, Inventory, InventoryError};
 pub use local::{local_argv, run_local};
+pub use masters::{end_master, is_master_of, MasterEnd, MasterHook, SshMaster};
 pub use spec::{
     AccessSpec, DockerAccess, KnownHostsPolicy, LocalAccess, NodeSpec, ServiceSpec, SshAccess,
 };
-pub use ssh::{remote_command, shell_quote, DEFAULT_CONNECT_TIMEOUT};
+pub use ssh::{
+    connect_failure, destination, known_hosts_file, remote_command, shell_quote,
+    DEFAULT_CONNECT_TIMEOUT,
+};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -94,16 +102,34 @@ pub enum AccessError {
 pub struct NodeAccess {
     spec: NodeSpec,
     ssh: Option<ssh::SshConnection>,
+    /// Local and docker commands that started (SSH counts its own).
+    started: AtomicU64,
 }
 
 impl NodeAccess {
     /// A handle that has not connected yet.
     pub fn new(spec: NodeSpec) -> Self {
+        Self::with_hook(spec, Arc::default())
+    }
+
+    fn with_hook(spec: NodeSpec, hook: masters::SharedHook) -> Self {
         let ssh = match &spec.access {
-            AccessSpec::Ssh(access) => Some(ssh::SshConnection::new(&spec.name, access)),
+            AccessSpec::Ssh(access) => Some(ssh::SshConnection::new(&spec.name, access, hook)),
             _ => None,
         };
-        Self { spec, ssh }
+        Self {
+            spec,
+            ssh,
+            started: AtomicU64::new(0),
+        }
+    }
+
+    /// How many commands have started on the node so far: over SSH, those whose channel
+    /// opened; locally, those whose process was spawned. A command that failed to connect
+    /// does not count, so an unchanged count means nothing reached the node in between.
+    pub fn commands_started(&self) -> u64 {
+        let ssh = self.ssh.as_ref().map_or(0, |s| s.commands_started());
+        ssh + self.started.load(Ordering::Relaxed)
     }
 
     /// The node's inventory entry.
@@ -125,10 +151,22 @@ impl NodeAccess {
                 ssh.run(argv, timeout).await
             }
             AccessSpec::Docker(docker) => {
-                run_local(name, &docker_argv(docker, argv), timeout).await
+                self.count_started(run_local(name, &docker_argv(docker, argv), timeout).await)
             }
-            AccessSpec::Local(local) => run_local(name, &local_argv(local, argv), timeout).await,
+            AccessSpec::Local(local) => {
+                self.count_started(run_local(name, &local_argv(local, argv), timeout).await)
+            }
         }
+    }
+
+    fn count_started(
+        &self,
+        result: Result<CommandOutput, AccessError>,
+    ) -> Result<CommandOutput, AccessError> {
+        if !matches!(result, Err(AccessError::Spawn { .. })) {
+            self.started.fetch_add(1, Ordering::Relaxed);
+        }
+        result
     }
 
     /// The SSH control socket while a master connection is open (None otherwise).
@@ -151,16 +189,24 @@ impl NodeAccess {
 #[derive(Default)]
 pub struct NodePool {
     nodes: BTreeMap<String, NodeAccess>,
+    hook: masters::SharedHook,
 }
 
 impl NodePool {
     /// A pool over the inventory; nothing is connected yet.
     pub fn new(specs: Vec<NodeSpec>) -> Self {
+        let hook = masters::SharedHook::default();
         let nodes = specs
             .into_iter()
-            .map(|s| (s.name.clone(), NodeAccess::new(s)))
+            .map(|s| (s.name.clone(), NodeAccess::with_hook(s, hook.clone())))
             .collect();
-        Self { nodes }
+        Self { nodes, hook }
+    }
+
+    /// Calls `hook` for every SSH master the pool starts from now on (the run journals
+    /// them, so `recover` can end them after a crash). Only the first hook set counts.
+    pub fn on_ssh_master(&self, hook: MasterHook) {
+        let _ = self.hook.set(hook);
     }
 
     /// The node called `name`.

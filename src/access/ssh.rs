@@ -2,6 +2,7 @@
 //! per node, opened on the first command and reused by every later one.
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio as SshS
 use tokio::io::AsyncReadExt;
 use tokio::sync::Mutex;
 
+use super::masters::{master_pid, SharedHook, SshMaster};
 use super::{AccessError, CommandOutput, KnownHostsPolicy, SshAccess};
 
 /// Used when the inventory gives no `connect-timeout`.
@@ -31,15 +33,26 @@ pub(crate) struct SshConnection {
     node: String,
     access: SshAccess,
     session: Mutex<Option<Arc<Session>>>,
+    /// Told about every master this connection starts.
+    hook: SharedHook,
+    /// Commands that started on the node (the channel opened), whatever became of them.
+    started: AtomicU64,
 }
 
 impl SshConnection {
-    pub(crate) fn new(node: &str, access: &SshAccess) -> Self {
+    pub(crate) fn new(node: &str, access: &SshAccess, hook: SharedHook) -> Self {
         Self {
             node: node.into(),
             access: access.clone(),
             session: Mutex::new(None),
+            hook,
+            started: AtomicU64::new(0),
         }
+    }
+
+    /// How many commands have started on the node through this connection.
+    pub(crate) fn commands_started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
     }
 
     /// Runs `argv` over the shared master (opened first if needed, within the connect
@@ -106,6 +119,7 @@ impl SshConnection {
                     return Err(self.connect_error(e));
                 }
             };
+            self.started.fetch_add(1, Ordering::Relaxed);
             return match finish(child, start).await {
                 Ok(out) => Ok(out),
                 Err(Finish::Signalled(out)) if session.check().await.is_ok() => Ok(out),
@@ -147,9 +161,28 @@ impl SshConnection {
                 ),
             })?
             .map_err(|e| self.connect_error(e))?;
+        self.announce_master(&session).await;
         let session = Arc::new(session);
         *guard = Some(session.clone());
         Ok(session)
+    }
+
+    /// Tells the hook (the run's journal) about a new master and its pid, so `recover` can
+    /// end it if the run is killed.
+    async fn announce_master(&self, session: &Session) {
+        let Some(hook) = self.hook.get() else {
+            return;
+        };
+        let control_socket = session.control_socket().to_path_buf();
+        let pid = master_pid(&control_socket).await;
+        if pid.is_none() {
+            tracing::debug!(node = %self.node, "the ssh master did not tell its pid");
+        }
+        hook(&SshMaster {
+            node: self.node.clone(),
+            pid,
+            control_socket,
+        });
     }
 
     async fn forget(&self, dead: &Arc<Session>) {
@@ -169,9 +202,73 @@ impl SshConnection {
         }
         AccessError::Connect {
             node: self.node.clone(),
-            message: format!("{}: {message}", self.access.host),
+            message: connect_failure(&self.access, &message),
         }
     }
+}
+
+/// `user@host:port` as ssh is asked to reach it.
+pub fn destination(access: &SshAccess) -> String {
+    let user = access
+        .user
+        .as_ref()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
+    format!("{user}{}:{}", access.host, access.port.unwrap_or(22))
+}
+
+/// The known_hosts file ssh checks for `access`.
+pub fn known_hosts_file(access: &SshAccess) -> String {
+    match &access.known_hosts_file {
+        Some(f) => f.display().to_string(),
+        None => "~/.ssh/known_hosts".into(),
+    }
+}
+
+/// One line for a failed connection. ssh's host-key refusals (a banner of a dozen lines)
+/// become one sentence naming the address and the known_hosts file (with the offending
+/// line when ssh names it); other messages are kept, on one line.
+pub fn connect_failure(access: &SshAccess, ssh_message: &str) -> String {
+    let dest = destination(access);
+    let policy = match access.known_hosts {
+        KnownHostsPolicy::Strict => "strict",
+        KnownHostsPolicy::AcceptNew => "accept-new",
+    };
+    // "Offending ED25519 key in /path/known_hosts:3"
+    let offending = ssh_message
+        .lines()
+        .filter(|l| l.contains("Offending"))
+        .find_map(|l| l.split_once(" key in ").map(|(_, f)| f.trim().to_string()));
+    let (file, which) = match offending.as_deref().and_then(|o| o.rsplit_once(':')) {
+        Some((file, line)) if line.parse::<u32>().is_ok() => {
+            (file.to_string(), format!("line {line} of {file}"))
+        }
+        _ => {
+            let file = known_hosts_file(access);
+            (file.clone(), format!("the entry in {file}"))
+        }
+    };
+    if ssh_message.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+        || ssh_message.contains("has changed and you have requested strict checking")
+    {
+        return format!(
+            "{dest}: Host key verification failed: its host key does not match {which} \
+             ({policy} host-key checking; nothing was run); if the node was rebuilt, check \
+             its new key and update that entry"
+        );
+    }
+    if ssh_message.contains("Host key verification failed") {
+        return format!(
+            "{dest}: Host key verification failed: no host key for it in {file} ({policy} \
+             host-key checking; nothing was run). Add the node's key to {file}"
+        );
+    }
+    let one_line: Vec<&str> = ssh_message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    format!("{dest}: {}", one_line.join(" / "))
 }
 
 /// How a remote command ended when it did not simply exit.
@@ -296,6 +393,44 @@ mod tests {
         let idle = format!("IdleFor({})", CONTROL_PERSIST_IDLE.as_secs());
         assert!(builder.contains(&idle), "{builder}");
         assert!(builder.contains("known_hosts_check: Strict"), "{builder}");
+    }
+
+    #[test]
+    fn a_refused_host_key_is_one_line_naming_the_address_and_the_known_hosts_file() {
+        let access: SshAccess = serde_json::from_value(serde_json::json!({
+            "host": "10.0.0.1", "port": 2222, "user": "root", "known-hosts-file": "/inv/kh"
+        }))
+        .unwrap();
+        let banner = "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+            @    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n\
+            @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
+            IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\n\
+            Add correct host key in /inv/kh to get rid of this message.\n\
+            Offending ED25519 key in /inv/kh:3\n\
+            Host key for [10.0.0.1]:2222 has changed and you have requested strict checking.\n\
+            Host key verification failed.";
+        let line = connect_failure(&access, banner);
+        assert!(!line.contains('\n') && !line.contains("@@@"), "{line}");
+        assert!(
+            line.starts_with("root@10.0.0.1:2222: Host key verification failed"),
+            "{line}"
+        );
+        assert!(
+            line.contains("line 3 of /inv/kh") && line.contains("strict"),
+            "{line}"
+        );
+        let unknown = "No ED25519 host key is known for [10.0.0.1]:2222 and you have requested \
+            strict checking.\nHost key verification failed.";
+        let line = connect_failure(&access, unknown);
+        assert!(line.contains("no host key for it in /inv/kh"), "{line}");
+        let refused = connect_failure(
+            &access,
+            "ssh: connect to host 10.0.0.1 port 2222: Connection refused\n",
+        );
+        assert_eq!(
+            refused,
+            "root@10.0.0.1:2222: ssh: connect to host 10.0.0.1 port 2222: Connection refused"
+        );
     }
 
     #[test]

@@ -3,9 +3,11 @@
 use std::time::Duration;
 
 use super::args::RecoverArgs;
-use crate::access::NodePool;
+use crate::access::{end_master, MasterEnd, NodePool};
 use crate::cluster::{Cluster, ClusterSettings};
-use crate::engine::journal::{pending_reverts, read_journal, Journal, JournalEntry, JOURNAL_FILE};
+use crate::engine::journal::{
+    pending_reverts, read_journal, ssh_masters, Journal, JournalEntry, JOURNAL_FILE,
+};
 use crate::engine::RunContext;
 use crate::exit_code::ExitCode;
 use crate::scenario::ReportFormat;
@@ -67,6 +69,7 @@ pub async fn recover(a: RecoverArgs) -> i32 {
         }
     }
     write_missing_report(&a.run_dir, &entries);
+    end_ssh_masters(&entries).await;
     let pending = pending_reverts(&entries);
     if pending.is_empty() {
         println!(
@@ -75,8 +78,11 @@ pub async fn recover(a: RecoverArgs) -> i32 {
         );
         return ExitCode::Pass.code();
     }
+    let nodes = NodePool::new(nodes);
+    // Masters this recover starts are journaled too, in case it is killed as well.
+    crate::engine::journal_ssh_masters(&nodes, &journal);
     let ctx = RunContext {
-        nodes: NodePool::new(nodes),
+        nodes,
         // Exactly the context the run used is allowed, nothing else.
         cluster: Cluster::new(ClusterSettings::for_recovery(kubeconfig, context)),
         run_dir: a.run_dir.clone(),
@@ -137,6 +143,31 @@ pub async fn recover(a: RecoverArgs) -> i32 {
             }
         }
         ExitCode::RevertFailed.code()
+    }
+}
+
+/// Ends the SSH masters the killed run (or an earlier recover) started and left running:
+/// only those the journal records, each only while its pid still is an `ssh` master of
+/// the recorded control socket.
+async fn end_ssh_masters(entries: &[JournalEntry]) {
+    for m in ssh_masters(entries) {
+        let pid = m.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+        match end_master(&m).await {
+            MasterEnd::Ended => println!(
+                "ended the run's ssh master connection to node {} (pid {pid})",
+                m.node
+            ),
+            MasterEnd::AlreadyGone => {}
+            MasterEnd::Unknown => eprintln!(
+                "warning: the ssh master to node {} recorded no pid; left alone (control socket {})",
+                m.node,
+                m.control_socket.display()
+            ),
+            MasterEnd::Failed(e) => eprintln!(
+                "warning: cannot end the ssh master to node {}: {e}",
+                m.node
+            ),
+        }
     }
 }
 

@@ -5,11 +5,11 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::access::NodeSpec;
+use crate::access::{NodeSpec, SshMaster};
 use crate::revert::RevertAction;
 
 /// File name of the journal inside the run directory.
@@ -73,6 +73,11 @@ pub enum JournalEntry {
         ok: bool,
         error: Option<String>,
     },
+    /// A registered revert was not run because its fault never reached its node (the
+    /// injection failed before any command started there): nothing to undo.
+    NotNeeded { seq: u64, reason: String },
+    /// An SSH master connection was started (`recover` ends it if the run was killed).
+    SshMaster(SshMaster),
     /// The run finished with this verdict.
     Finished { verdict: String, exit_code: i32 },
     /// `kubedrill recover` ran the reverts left pending: what it reverted, what failed.
@@ -86,9 +91,11 @@ pub enum JournalEntry {
 }
 
 /// Appends entries, each as one checksummed line written with a single `write` and synced.
+/// Clones append to the same file under the same lock.
+#[derive(Clone)]
 pub struct Journal {
-    file: Mutex<Appender>,
-    _lock: File,
+    file: Arc<Mutex<Appender>>,
+    _lock: Arc<File>,
 }
 
 struct Appender {
@@ -135,12 +142,12 @@ impl Journal {
         let good_len = file.metadata()?.len();
         let torn = good_len > 0 && !ends_with_newline(&file, good_len)?;
         Ok(Self {
-            file: Mutex::new(Appender {
+            file: Arc::new(Mutex::new(Appender {
                 file,
                 good_len,
                 torn,
-            }),
-            _lock: lock,
+            })),
+            _lock: Arc::new(lock),
         })
     }
 
@@ -317,12 +324,25 @@ pub fn read_journal(path: &Path) -> Result<JournalRead, String> {
     })
 }
 
-/// Reverts registered but not successfully run, newest first.
+/// The SSH masters the journal records, oldest first.
+pub fn ssh_masters(entries: &[JournalEntry]) -> Vec<SshMaster> {
+    entries
+        .iter()
+        .filter_map(|e| match e {
+            JournalEntry::SshMaster(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reverts registered but not successfully run (nor found not needed), newest first.
 pub fn pending_reverts(entries: &[JournalEntry]) -> Vec<(u64, String, RevertAction)> {
     let done: std::collections::BTreeSet<u64> = entries
         .iter()
         .filter_map(|e| match e {
-            JournalEntry::Reverted { seq, ok: true, .. } => Some(*seq),
+            JournalEntry::Reverted { seq, ok: true, .. } | JournalEntry::NotNeeded { seq, .. } => {
+                Some(*seq)
+            }
             _ => None,
         })
         .collect();
@@ -458,6 +478,46 @@ mod tests {
         assert!(read.torn_tail.is_none());
         assert_eq!(read.entries.last(), Some(&finished(-1)));
         assert_eq!(read.entries.len(), written as usize + 1);
+    }
+
+    #[test]
+    fn ssh_masters_and_reverts_not_needed_read_back() {
+        let master = SshMaster {
+            node: "n1".into(),
+            pid: Some(42),
+            control_socket: "/s/.ssh-connectionX/master".into(),
+        };
+        let entries = vec![
+            JournalEntry::SshMaster(master.clone()),
+            JournalEntry::NotNeeded {
+                seq: 1,
+                reason: "never reached".into(),
+            },
+        ];
+        let decoded: Vec<JournalEntry> = entries
+            .iter()
+            .map(|e| decode_line(encode_line(e).unwrap().trim_end()).unwrap())
+            .collect();
+        assert_eq!(decoded, entries);
+        assert_eq!(ssh_masters(&decoded), vec![master]);
+        let registered = JournalEntry::Registered {
+            seq: 1,
+            fault_id: "f".into(),
+            description: "d".into(),
+            action: RevertAction::LocalCommand(crate::revert::LocalCommand {
+                argv: vec!["true".into()],
+                timeout: crate::scenario::duration::HumanDuration(std::time::Duration::from_secs(
+                    1,
+                )),
+            }),
+        };
+        assert_eq!(pending_reverts(std::slice::from_ref(&registered)).len(), 1);
+        let mut with_not_needed = vec![registered];
+        with_not_needed.extend(decoded);
+        assert!(
+            pending_reverts(&with_not_needed).is_empty(),
+            "not needed is done"
+        );
     }
 
     #[test]

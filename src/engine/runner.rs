@@ -75,6 +75,8 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
         pid: std::process::id(),
         started_at: Some(started_at),
     });
+    // Every SSH master is journaled, so `recover` can end it if the run is killed.
+    super::node_access::journal_ssh_masters(&ctx.nodes, &journal);
     let state = RunState::new(clock, ctx.clone(), journal, opts.events.clone());
     // Announced first (live view and plain logs alike): after a crash, this is what to
     // pass to `kubedrill recover`.
@@ -88,6 +90,14 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
         ),
     );
 
+    // Every node the scenario will run commands on must be reachable (host key, user):
+    // otherwise exit 2, before any baseline, nothing injected.
+    let setup_error = match setup_error {
+        None => super::node_access::check_touched_nodes(scenario, &ctx)
+            .await
+            .err(),
+        e => e,
+    };
     // Guards that can be checked now (the etcd quorum) refuse before any baseline: exit 2.
     let setup_error = match setup_error {
         None => super::preflight::first_refusal(scenario, &ctx).await,

@@ -20,6 +20,8 @@ pub struct Registered {
     pub seq: u64,
     pub fault_id: String,
     pub action: RevertAction,
+    /// Commands started on the revert's node when it was registered.
+    pub mark: Option<super::revert_need::ReachMark>,
 }
 
 /// Shared run state.
@@ -89,6 +91,7 @@ impl RunState {
             lock(&self.stack).push(Registered {
                 seq,
                 fault_id: fault_id.to_string(),
+                mark: super::revert_need::ReachMark::take(&self.ctx, &action),
                 action,
             });
         }
@@ -221,6 +224,10 @@ impl RunState {
     }
 
     async fn run_revert(&self, r: Registered, step: Option<usize>) -> bool {
+        if let Some(reason) = self.revert_not_needed(&r) {
+            self.skip_revert(r, step, reason);
+            return true;
+        }
         let timeout = self.ctx.revert_timeout;
         let _ = self.journal.append(&JournalEntry::Reverting {
             seq: r.seq,
@@ -275,6 +282,39 @@ impl RunState {
             details,
         });
         ok
+    }
+
+    /// Why `r` has nothing to undo, when its fault never reached its node.
+    fn revert_not_needed(&self, r: &Registered) -> Option<String> {
+        let injection = lock(&self.faults)
+            .iter()
+            .rev()
+            .find(|f| f.id == r.fault_id)
+            .map(|f| f.injection.clone());
+        r.mark.as_ref()?.not_needed(&self.ctx, injection.as_deref())
+    }
+
+    /// Records a revert that is not run because it is not needed (journal, timeline, report).
+    fn skip_revert(&self, r: Registered, step: Option<usize>, reason: String) {
+        let _ = self.journal.append(&JournalEntry::NotNeeded {
+            seq: r.seq,
+            reason: reason.clone(),
+        });
+        let description = r.action.describe();
+        self.note(
+            "revert-not-needed",
+            step,
+            format!("{}: {description}: {reason}", r.fault_id),
+        );
+        lock(&self.reverts).push(RevertRecord {
+            fault_id: r.fault_id,
+            description,
+            outcome: "not-needed".into(),
+            manual: Vec::new(),
+            error: None,
+            at_ms: Some(self.clock.now_ms()),
+            details: serde_json::json!({ "reason": reason }),
+        });
     }
 
     /// Marks what is still on the stack as not run (after a forced exit).

@@ -73,6 +73,8 @@ pub fn decide(
             "failed"
         } else if outcomes.contains(&"not-run") {
             "not-run"
+        } else if outcomes.iter().all(|o| *o == "not-needed") {
+            "not-needed"
         } else {
             "reverted"
         }
@@ -113,7 +115,11 @@ pub fn decide(
         )
     };
     let all_passed = expectations.iter().all(|e| e.passed);
-    let reverts_ok = rollback_ok == Some(true) && reverts.iter().all(|r| r.outcome == "reverted");
+    // A revert whose fault never reached its node had nothing to undo.
+    let reverts_ok = rollback_ok == Some(true)
+        && reverts
+            .iter()
+            .all(|r| r.outcome == "reverted" || r.outcome == "not-needed");
     let (verdict, code, reason) = match (&ending, reverts_ok) {
         (_, false) => (
             Verdict::Error,

@@ -59,6 +59,10 @@ impl Undo for NodeCommand {
         format!("run `{}` on node {}", self.argv.join(" "), self.node)
     }
 
+    fn node(&self) -> Option<&str> {
+        Some(&self.node)
+    }
+
     fn manual(&self, ctx: &RunContext) -> Vec<String> {
         let spec = ctx.nodes.get(&self.node).map(|n| n.spec().clone());
         vec![node_manual(&self.node, spec.as_ref(), &self.argv)]
@@ -141,7 +145,12 @@ pub fn node_manual(node: &str, spec: Option<&NodeSpec>, argv: &[String]) -> Stri
                 parts.push(format!("-p {p}"));
             }
             if let Some(id) = &ssh.identity_file {
-                parts.push(format!("-i {}", id.display()));
+                parts.push(format!("-i {}", shell_words(&[id.display().to_string()])));
+            }
+            // The inventory's known_hosts file, so the command checks the same host key.
+            if let Some(file) = &ssh.known_hosts_file {
+                let option = format!("UserKnownHostsFile={}", file.display());
+                parts.push(format!("-o {}", shell_words(&[option])));
             }
             let dest = match &ssh.user {
                 Some(u) => format!("{u}@{}", ssh.host),
@@ -176,5 +185,24 @@ where
             return false;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manual_ssh_command_uses_the_inventorys_known_hosts_file() {
+        let spec: NodeSpec = serde_yaml::from_str(
+            "name: n1\naccess: { ssh: { host: 10.0.0.1, port: 2222, user: root, \
+             identity-file: /k/id, known-hosts-file: /k/known hosts } }",
+        )
+        .unwrap();
+        let cmd = node_manual("n1", Some(&spec), &["systemctl".into(), "start".into()]);
+        assert_eq!(
+            cmd,
+            "ssh -p 2222 -i /k/id -o 'UserKnownHostsFile=/k/known hosts' root@10.0.0.1 'systemctl start'"
+        );
     }
 }

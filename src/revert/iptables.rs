@@ -79,6 +79,10 @@ impl Undo for RemoveIptablesChain {
         )
     }
 
+    fn node(&self) -> Option<&str> {
+        Some(&self.node)
+    }
+
     fn manual(&self, ctx: &RunContext) -> Vec<String> {
         let spec = ctx.nodes.get(&self.node).map(|n| n.spec().clone());
         self.commands()

@@ -23,6 +23,10 @@ pub trait Undo: Sync {
     fn describe(&self) -> String;
     /// What a person runs by hand when this revert failed or never ran.
     fn manual(&self, ctx: &RunContext) -> Vec<String>;
+    /// The inventory node the revert runs its commands on, if it does.
+    fn node(&self) -> Option<&str> {
+        None
+    }
     /// Runs the revert (the caller adds the timeout).
     ///
     /// Implement this or [`Undo::run_reported`]; each defaults to the other.
@@ -68,6 +72,11 @@ impl RevertAction {
     /// See [`Undo::describe`].
     pub fn describe(&self) -> String {
         self.as_undo().describe()
+    }
+
+    /// See [`Undo::node`].
+    pub fn node(&self) -> Option<&str> {
+        self.as_undo().node()
     }
 
     /// See [`Undo::manual`].

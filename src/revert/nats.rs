@@ -44,6 +44,10 @@ impl Undo for RestartNatsServer {
         )
     }
 
+    fn node(&self) -> Option<&str> {
+        Some(&self.node)
+    }
+
     fn manual(&self, ctx: &RunContext) -> Vec<String> {
         let spec = ctx.nodes.get(&self.node).map(|n| n.spec().clone());
         vec![node_manual(&self.node, spec.as_ref(), &self.start)]
