@@ -11,6 +11,7 @@ pub mod journal;
 mod probe_records;
 mod recovered_report;
 mod revert_need;
+mod run_registry;
 mod runner;
 pub mod sample_file;
 mod sampling;

@@ -196,16 +196,22 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
         None => state.mark_not_run(),
         Some(_) => Vec::new(),
     };
-    if rollback_ok == Some(true) && matches!(ending, Ending::Steps(_)) {
+    // Also after an abort or a signal: the rollback ran, so how the system came back is
+    // still worth measuring (bounded by recovery-timeout; another signal stops it).
+    if rollback_ok == Some(true) && !matches!(ending, Ending::SetupFailed(_)) {
+        let announce = matches!(ending, Ending::Signal(_) | Ending::Aborted(_));
         let changes_rx = changes.subscribe();
-        if let Some(sig) = observe_recovery(scenario, &logs, &state, changes_rx, &mut signals).await
-        {
+        let observed =
+            observe_recovery(scenario, &logs, &state, changes_rx, &mut signals, announce);
+        if let Some(sig) = observed.await {
             state.note(
                 "signal",
                 None,
                 format!("{sig} while observing recovery: stopping"),
             );
-            ending = Ending::Signal(sig);
+            if !matches!(ending, Ending::Signal(_)) {
+                ending = Ending::Signal(sig);
+            }
         }
     }
 
@@ -336,19 +342,31 @@ async fn final_rollback(
 }
 
 /// After the final rollback, keeps probing until every probe is stable again (or the
-/// recovery timeout passes) so recovery is measured even when the steps ended at the heal.
+/// recovery timeout passes) so recovery is measured even when the steps ended at the heal
+/// or were cut short (`announce`: say so on the timeline, after an abort or a signal).
 async fn observe_recovery(
     scenario: &Scenario,
     logs: &BTreeMap<String, Arc<ProbeLog>>,
     state: &RunState,
     mut changes: watch::Receiver<u64>,
     signals: &mut Signals,
+    announce: bool,
 ) -> Option<&'static str> {
     let (_, faults, _) = state.finish();
     let heal = faults
         .iter()
         .filter_map(|f| f.reverted_at_ms)
         .reduce(f64::max)?;
+    if announce {
+        state.note(
+            "observing-recovery",
+            None,
+            format!(
+                "observing recovery for up to {} (a second Ctrl-C stops it)",
+                scenario.settings.recovery_timeout
+            ),
+        );
+    }
     let stable = scenario.settings.stable_window.get();
     let all: Vec<Arc<ProbeLog>> = logs.values().cloned().collect();
     let recheck = recheck_period(all.iter().map(|l| l.interval));

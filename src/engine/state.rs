@@ -1,7 +1,7 @@
 //! Mutable state of one run: timeline, fault records, the rollback stack and the revert
 //! records. Shared by the step runner, the abort watcher and the final rollback.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -11,6 +11,7 @@ use super::clock::RunClock;
 use super::context::RunContext;
 use super::events::{EngineEvent, EventSink};
 use super::journal::{Journal, JournalEntry};
+use super::run_registry::RunRegistry;
 use crate::report::{FaultRecord, RevertRecord, TimelineEvent};
 use crate::revert::RevertAction;
 
@@ -38,6 +39,8 @@ pub struct RunState {
     resolved: Mutex<BTreeMap<usize, (String, Vec<String>)>>,
     /// fault id → inventory nodes it has taken down, while it is in place.
     unavailable: Mutex<BTreeMap<String, Vec<String>>>,
+    /// Nodes other live runs hold down (`Err`: the registry could not be opened).
+    registry: Result<RunRegistry, String>,
     next_seq: AtomicU64,
 }
 
@@ -50,7 +53,6 @@ impl RunState {
     pub fn new(clock: RunClock, ctx: Arc<RunContext>, journal: Journal, events: EventSink) -> Self {
         Self {
             clock,
-            ctx,
             journal,
             events,
             timeline: Mutex::default(),
@@ -59,7 +61,9 @@ impl RunState {
             reverts: Mutex::default(),
             resolved: Mutex::default(),
             unavailable: Mutex::default(),
+            registry: RunRegistry::open(&ctx.run_dir),
             next_seq: AtomicU64::new(1),
+            ctx,
         }
     }
 
@@ -118,27 +122,48 @@ impl RunState {
         plan
     }
 
-    /// Checks the run-wide blast radius before `fault_id` takes `b.nodes` down, and records
-    /// them. Nodes taken down by faults still in place count too.
+    /// Checks the blast radius before `fault_id` takes `b.nodes` down, and records them.
+    /// Nodes taken down by this run's faults still in place count, and so do nodes of this
+    /// inventory that other live kubedrill runs hold down (see [`RunRegistry`]).
     pub fn claim_nodes(
         &self,
         fault_id: &str,
         b: &crate::faults::BlastRadius,
     ) -> Result<(), String> {
+        let registry = self.registry.as_ref().map_err(|e| {
+            format!("fault {fault_id}: cannot open the run registry ({e}); not injecting")
+        })?;
         let mut map = lock(&self.unavailable);
-        let mut all: std::collections::BTreeSet<&str> =
-            map.values().flatten().map(String::as_str).collect();
-        let before: Vec<String> = all.iter().map(|s| s.to_string()).collect();
-        all.extend(b.nodes.iter().map(String::as_str));
-        if all.len() > b.max_unavailable {
-            return Err(format!(
+        let inventory: Vec<crate::access::NodeSpec> =
+            self.ctx.nodes.all().map(|n| n.spec().clone()).collect();
+        let targets: Vec<crate::access::NodeSpec> = inventory
+            .iter()
+            .filter(|n| b.nodes.contains(&n.name))
+            .cloned()
+            .collect();
+        registry.claim(fault_id, &targets, &inventory, |elsewhere| {
+            let mine: BTreeSet<&str> = map.values().flatten().map(String::as_str).collect();
+            let mut all = mine.clone();
+            for e in elsewhere {
+                all.extend(e.nodes.iter().map(String::as_str));
+            }
+            let before: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+            all.extend(b.nodes.iter().map(String::as_str));
+            if all.len() <= b.max_unavailable {
+                return Ok(());
+            }
+            let mut why = format!(
                 "fault {fault_id} would make {} node(s) unavailable at once ({}; already down: {}) but max-unavailable is {}",
                 all.len(),
                 b.nodes.join(", "),
                 if before.is_empty() { "none".to_string() } else { before.join(", ") },
                 b.max_unavailable
-            ));
-        }
+            );
+            for e in elsewhere {
+                why.push_str(&format!("; {}", e.describe()));
+            }
+            Err(why)
+        })?;
         map.insert(fault_id.to_string(), b.nodes.clone());
         Ok(())
     }
@@ -179,7 +204,11 @@ impl RunState {
             .map(|r| r.fault_id.clone());
         stack.retain(|r| r.seq != seq);
         if let Some(f) = fault.filter(|f| !stack.iter().any(|r| &r.fault_id == f)) {
-            lock(&self.unavailable).remove(&f);
+            if lock(&self.unavailable).remove(&f).is_some() {
+                if let Ok(r) = &self.registry {
+                    r.release(&f);
+                }
+            }
         }
     }
 

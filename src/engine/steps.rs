@@ -24,6 +24,8 @@ pub enum StepsEnd {
     StepFailed(String),
     /// A fault could not be prepared or injected, or a revert during the steps failed.
     InjectFailed(String),
+    /// A guard refused a fault before it was injected (blast radius, also across runs).
+    Refused(String),
 }
 
 /// Describes a step for the plan, progress and timeline.
@@ -31,7 +33,10 @@ pub fn describe_step(step: &Step) -> String {
     let body = match &step.action {
         StepAction::Wait(d) => format!("wait {d}"),
         StepAction::Fault { id, spec, hold } => match hold {
-            Some(h) => format!("fault {id}: {} for {h}", spec.describe()),
+            Some(h) => format!(
+                "fault {id}: {} for {h} (from when it takes effect)",
+                spec.describe()
+            ),
             None => format!("fault {id}: {}", spec.describe()),
         },
         StepAction::Heal(id) => format!("heal {id}"),
@@ -81,7 +86,9 @@ pub async fn run_steps(
         };
         if let Some(end) = end {
             let msg = match &end {
-                StepsEnd::StepFailed(m) | StepsEnd::InjectFailed(m) => m.clone(),
+                StepsEnd::StepFailed(m) | StepsEnd::InjectFailed(m) | StepsEnd::Refused(m) => {
+                    m.clone()
+                }
                 StepsEnd::Completed => String::new(),
             };
             state.note("step-failed", Some(i), msg);
@@ -116,7 +123,7 @@ async fn run_fault(
     );
     if let Some(b) = prepared.blast_radius() {
         if let Err(e) = state.claim_nodes(id, &b) {
-            return Some(StepsEnd::InjectFailed(e));
+            return Some(StepsEnd::Refused(e));
         }
     }
     if let Err(e) = state.register(id, reverts) {
@@ -136,12 +143,21 @@ async fn run_fault(
         step,
         injected_at_ms: Some(started),
         reverted_at_ms: None,
+        in_effect_at_ms: None,
+        hold_ms: hold.map(|h| h.as_secs_f64() * 1000.0),
         injection: "interrupted".into(),
         error: None,
         revert: String::new(),
         details: serde_json::Value::Null,
     });
+    let mark = prepared.effect_mark();
     let result = prepared.inject().await;
+    // The hold counts from the moment the fault took effect (the kill, the stop), not
+    // from the end of whatever `inject` watched or verified after it.
+    let in_effect = mark
+        .and_then(|m| m.get())
+        .map(tokio::time::Instant::from_std)
+        .unwrap_or_else(tokio::time::Instant::now);
     let error = result.as_ref().err().map(|e| e.to_string());
     let _ = state.journal.append(&JournalEntry::Injected {
         fault_id: id.to_string(),
@@ -150,9 +166,11 @@ async fn run_fault(
     });
     match result {
         Ok(details) => {
+            let at_ms = state.clock.offset_ms(in_effect);
             state.update_fault(id, |f| {
                 f.details = details;
                 f.injection = "injected".into();
+                f.in_effect_at_ms = Some(at_ms);
             });
             state.note("fault-injected", Some(step), format!("{id}: {description}"));
         }
@@ -167,7 +185,7 @@ async fn run_fault(
         }
     }
     let hold = hold?;
-    tokio::time::sleep(hold).await;
+    tokio::time::sleep_until(in_effect + hold).await;
     (!state.revert_fault(id, Some(step)).await)
         .then(|| StepsEnd::InjectFailed(format!("revert of {id} failed")))
 }

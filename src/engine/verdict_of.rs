@@ -136,6 +136,15 @@ pub fn decide(
         (Ending::Steps(StepsEnd::InjectFailed(why)), _) => {
             (Verdict::Error, ExitCode::Aborted, Some(why.clone()))
         }
+        // Refused before anything was injected: like invalid input, nothing changed.
+        (Ending::Steps(StepsEnd::Refused(why)), _)
+            if faults.iter().all(|f| f.injected_at_ms.is_none()) =>
+        {
+            (Verdict::Error, ExitCode::Invalid, Some(why.clone()))
+        }
+        (Ending::Steps(StepsEnd::Refused(why)), _) => {
+            (Verdict::Error, ExitCode::Aborted, Some(why.clone()))
+        }
         (Ending::Steps(StepsEnd::StepFailed(why)), _) => (
             Verdict::Fail,
             ExitCode::ExpectationsFailed,
@@ -183,7 +192,9 @@ fn revert_reason(ending: &Ending) -> String {
     let before = match ending {
         Ending::Signal(sig) => format!(" (after {sig})"),
         Ending::Aborted(why) | Ending::SetupFailed(why) => format!(" (after: {why})"),
-        Ending::Steps(StepsEnd::InjectFailed(why)) | Ending::Steps(StepsEnd::StepFailed(why)) => {
+        Ending::Steps(StepsEnd::InjectFailed(why))
+        | Ending::Steps(StepsEnd::StepFailed(why))
+        | Ending::Steps(StepsEnd::Refused(why)) => {
             format!(" (after: {why})")
         }
         Ending::Steps(StepsEnd::Completed) => String::new(),

@@ -7,6 +7,7 @@ mod command;
 mod cordon;
 mod drain;
 mod drain_pods;
+mod effect;
 mod etcd_partition;
 mod k8s_nodes;
 mod nats_leader;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::RunContext;
 use crate::revert::RevertAction;
 use crate::scenario::{Errors, KeyPath};
+pub use effect::EffectMark;
 
 /// Why a fault could not be prepared or injected.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,11 @@ pub trait Prepared: Send {
     /// Inventory nodes this fault makes unavailable and how many may be unavailable at once
     /// (counting every fault still in place); `None` for faults that do not take nodes down.
     fn blast_radius(&self) -> Option<BlastRadius> {
+        None
+    }
+    /// Where `inject` marks the moment the fault took effect, when it does more after it
+    /// (the hold counts from there); `None`: in effect when `inject` returns.
+    fn effect_mark(&self) -> Option<EffectMark> {
         None
     }
 }

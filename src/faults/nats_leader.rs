@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde::{Deserialize, Serialize};
 
 use super::access::{cluster_client, inventory_node, run_checked};
-use super::{prepared, FaultError, FaultKind, Prepared};
+use super::{prepared, EffectMark, FaultError, FaultKind, Prepared};
 use crate::engine::RunContext;
 use crate::nats::{agreed_leader, inventory_servers, LeaderOf, Monitor, NatsPods, NatsServer};
 use crate::probes::validate_argv;
@@ -172,6 +172,9 @@ struct PreparedKill {
     leader: NatsServer,
     kill: Kill,
     revert: RevertAction,
+    /// When the kill command returned: the hold counts from there, the failover watch
+    /// included.
+    effect: EffectMark,
 }
 
 /// Read-only: the servers, who leads, and the kill command and revert for that server.
@@ -262,6 +265,7 @@ async fn resolve(
         leader,
         kill,
         revert,
+        effect: EffectMark::default(),
     })
 }
 
@@ -401,12 +405,17 @@ impl Prepared for PreparedKill {
         vec![self.revert.clone()]
     }
 
+    fn effect_mark(&self) -> Option<EffectMark> {
+        Some(self.effect.clone())
+    }
+
     fn inject(self: Box<Self>) -> BoxFuture<'static, Result<serde_json::Value, FaultError>> {
         Box::pin(async move {
             // Failover is timed from just before the kill is sent: the kill command's own
             // round trip (an SSH session adds 150-250 ms) may already include the failover.
             // `kill_ms` is how long the command took, the measurement's uncertainty.
             let (how, sent_at) = self.kill().await?;
+            self.effect.mark_now();
             let kill_ms = sent_at.elapsed().as_secs_f64() * 1000.0;
             let of = self.spec.leader_of();
             let budget = self.spec.failover_timeout.get();

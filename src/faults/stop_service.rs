@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::access::{inventory_node, run_checked};
 use super::targets::{k8s_nodes, NodeTargets};
-use super::{prepared, BlastRadius, FaultError, FaultKind, Prepared};
+use super::{prepared, BlastRadius, EffectMark, FaultError, FaultKind, Prepared};
 use crate::access::NodeSpec;
 use crate::engine::RunContext;
 use crate::revert::{poll_until_ok, NodeCommand, RevertAction};
@@ -118,7 +118,12 @@ impl StopService {
                 .iter()
                 .map(|n| (n.name.clone(), spec.commands(n)))
                 .collect();
-            Ok(PreparedStop { spec, ctx, plans })
+            Ok(PreparedStop {
+                spec,
+                ctx,
+                plans,
+                effect: EffectMark::default(),
+            })
         })
     }
 }
@@ -211,6 +216,9 @@ struct PreparedStop {
     ctx: Arc<RunContext>,
     /// node → [stop, status, start]
     plans: Vec<(String, [Vec<String>; 3])>,
+    /// When the stop commands returned: the hold counts from there, the down
+    /// verification included.
+    effect: EffectMark,
 }
 
 impl Prepared for PreparedStop {
@@ -219,6 +227,10 @@ impl Prepared for PreparedStop {
             nodes: self.plans.iter().map(|(n, _)| n.clone()).collect(),
             max_unavailable: self.spec.max_unavailable,
         })
+    }
+
+    fn effect_mark(&self) -> Option<EffectMark> {
+        Some(self.effect.clone())
     }
 
     fn describe(&self) -> String {
@@ -283,6 +295,7 @@ impl PreparedStop {
         let timeout = self.spec.timeout.get();
         let node = inventory_node(&self.ctx, name)?;
         let out = run_checked(node, stop, timeout).await?;
+        self.effect.mark_now();
         let down = poll_until_ok(timeout, || async {
             node.run(status, timeout).await.is_ok_and(|o| !o.success())
         })

@@ -99,7 +99,11 @@ pub(crate) fn injection_cell(f: &FaultRecord) -> String {
         ("failed", Some(e)) => format!("failed at {at}: {e}"),
         ("failed", None) => format!("failed at {at}"),
         ("interrupted", _) => format!("interrupted at {at}"),
-        _ => at,
+        _ => match (f.in_effect_at_ms, f.hold_ms) {
+            (Some(e), Some(h)) => format!("{at}, in effect {}, held {}", offset(e), format_ms(h)),
+            (Some(e), None) => format!("{at}, in effect {}", offset(e)),
+            _ => at,
+        },
     }
 }
 

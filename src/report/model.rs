@@ -95,6 +95,12 @@ pub struct FaultRecord {
     pub injected_at_ms: Option<f64>,
     /// When the first revert of this fault started (the heal moment).
     pub reverted_at_ms: Option<f64>,
+    /// When the fault took effect (the kill, the stop); its hold counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_effect_at_ms: Option<f64>,
+    /// Its `for`: reverted at `in_effect_at_ms` + this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_ms: Option<f64>,
     /// `injected`, `failed` (see `error`) or `interrupted` (a signal or abort cut it short).
     #[serde(default)]
     pub injection: String,

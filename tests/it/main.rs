@@ -1,10 +1,13 @@
 //! The integration test binary (one binary keeps link time down); each module is one area.
 
+mod abort_recovery;
 mod common;
+mod concurrent_runs;
 mod drill_lab;
 mod engine_e2e;
 mod engine_outcomes;
 mod etcd_partition;
+mod fault_hold;
 mod inventory_etcd;
 mod inventory_validate;
 mod kind_e2e;

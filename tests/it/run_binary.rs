@@ -104,6 +104,11 @@ impl SpawnedRun {
         wait_for(limit, what, || self.journal_has(needle));
     }
 
+    /// The process id of the run.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGINT, as Ctrl-C would.
     pub fn sigint(&self) {
         // SAFETY: sending a signal to the child we spawned and have not reaped.
