@@ -111,9 +111,8 @@ steps:
         })
         .cloned()
         .collect();
-    assert_eq!(
-        live.len(),
-        1,
+    assert!(
+        !live.is_empty(),
         "recorded {masters:?}; ssh: {:?}",
         naming(&lab_key)
     );
@@ -121,7 +120,8 @@ steps:
     run.kill();
     assert!(!healthy(&n1), "the kill left the fault in place");
     // What the issue saw: the masters outlive the killed run.
-    let (_, pid, socket) = &live[0];
+    // The last one is the fault's (the access check's own may still be exiting).
+    let (_, pid, socket) = live.last().unwrap();
     assert!(
         naming(socket).iter().any(|(p, _)| p == pid),
         "the master lives on after SIGKILL"
