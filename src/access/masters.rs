@@ -154,8 +154,12 @@ mod tests {
         // A stand-in whose command line reads like a master's: `ssh ... -M -S SOCKET`.
         let mut child = std::process::Command::new("sh")
             .arg0("ssh")
-            .args(["-c", "sleep 30", "-M", "-S"])
+            .args(["-c", "read line", "-M", "-S"])
             .arg(&socket)
+            // Blocks on its stdin without a child process of its own.
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
         let pid = child.id();
