@@ -77,6 +77,9 @@ fn set_timeouts(config: &mut kube::Config, timeout: Duration) {
     config.connect_timeout = Some(timeout);
     config.read_timeout = Some(timeout);
     config.write_timeout = Some(timeout);
+    // Without it, the time a pooled connection sat idle counts against the next response's
+    // read timeout (kube 5), so a slow answer within the timeout could fail early.
+    config.reset_reader_on_write = true;
 }
 
 /// Reads the kubeconfig (or the in-cluster config), applies the context guard and timeouts.

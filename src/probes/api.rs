@@ -1,21 +1,27 @@
 //! `api`: GET /readyz (or /livez) of the API server, through the kubeconfig's server and
-//! optionally of each control-plane endpoint separately; optionally the latency of a list.
+//! optionally of each apiserver endpoint separately; optionally the latency of a list.
+//!
+//! What a sample measures depends on the connection it rides on. Through a TCP load
+//! balancer a kept-alive connection stays pinned to the apiserver it first landed on (kind's
+//! HAProxy and the lab's keep existing sessions when a backend fails its check), so
+//! `connection: fresh` (the default) sends every request with `Connection: close`: each
+//! sample opens a new connection, as a new client would, and the load balancer picks a
+//! backend for it. `connection: reuse` keeps one connection, as a long-running client does.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
+use super::http::HttpConnection;
 use super::kube_client::{bounded, ProbeClient};
 use super::{ProbeKind, SampleResult, Sampler};
-use crate::cluster::nodes::internal_ip;
-use crate::cluster::select::{role_of, NodeRole};
 use crate::engine::RunContext;
 use crate::scenario::{Errors, KeyPath};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 /// Which health endpoint to ask.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +42,7 @@ pub enum Require {
 }
 
 /// `api: { check: readyz, endpoints: [https://10.0.0.1:6443], discover-endpoints: false,
-/// require: all, list-latency: true }`.
+/// require: all, list-latency: true, connection: fresh }`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ApiProbe {
@@ -45,7 +51,8 @@ pub struct ApiProbe {
     /// API server URLs to probe one by one instead of the kubeconfig's server.
     #[serde(default)]
     pub endpoints: Vec<String>,
-    /// Probe `https://<InternalIP>:6443` of every control-plane node (found at the first sample).
+    /// Probe every apiserver the `default/kubernetes` EndpointSlice lists (address and
+    /// port, found at the first sample).
     #[serde(default)]
     pub discover_endpoints: bool,
     #[serde(default)]
@@ -53,14 +60,17 @@ pub struct ApiProbe {
     /// Also time a one-item list of nodes (through the kubeconfig's server).
     #[serde(default)]
     pub list_latency: bool,
+    /// `fresh` (default): a new connection per sample; `reuse`: one kept-alive connection.
+    #[serde(default)]
+    pub connection: HttpConnection,
 }
 
 impl ProbeKind for ApiProbe {
     const KIND: &'static str = "api";
     const SUMMARY: &'static str =
-        "Kubernetes API /readyz or /livez (kubeconfig server or each control-plane endpoint), optional list latency";
+        "Kubernetes API /readyz or /livez (kubeconfig server or each apiserver endpoint), a new connection per sample unless `connection: reuse`, optional list latency";
     const EXAMPLE: &'static str =
-        "name: api\ninterval: 200ms\ntimeout: 1s\napi: { check: readyz, list-latency: true }";
+        "name: api\ninterval: 200ms\ntimeout: 1s\napi: { check: readyz, list-latency: true, connection: fresh }";
 
     fn needs_cluster(&self) -> bool {
         true
@@ -92,13 +102,18 @@ impl ProbeKind for ApiProbe {
 
     fn target(&self) -> String {
         let path = self.path();
-        if self.discover_endpoints {
-            format!("{path} of each control-plane node")
+        let of = if self.discover_endpoints {
+            "each apiserver of the default/kubernetes EndpointSlice".to_string()
         } else if self.endpoints.is_empty() {
-            format!("{path} of the kubeconfig server")
+            "the kubeconfig server".to_string()
         } else {
-            format!("{path} of {}", self.endpoints.join(", "))
-        }
+            self.endpoints.join(", ")
+        };
+        let connection = match self.connection {
+            HttpConnection::Fresh => "a new connection per sample",
+            HttpConnection::Reuse => "one kept-alive connection",
+        };
+        format!("{path} of {of}, {connection}")
     }
 
     fn build(&self, ctx: &Arc<RunContext>, timeout: Duration) -> Result<Box<dyn Sampler>, String> {
@@ -120,6 +135,15 @@ impl ApiProbe {
 
     fn per_endpoint(&self) -> bool {
         self.discover_endpoints || !self.endpoints.is_empty()
+    }
+
+    /// GET `path`, with `Connection: close` when every sample gets a new connection.
+    fn get(&self, path: &str) -> Result<http::Request<Vec<u8>>, String> {
+        let mut request = http::Request::get(path);
+        if self.connection == HttpConnection::Fresh {
+            request = request.header(http::header::CONNECTION, "close");
+        }
+        request.body(Vec::new()).map_err(|e| e.to_string())
     }
 }
 
@@ -158,9 +182,12 @@ impl ApiSampler {
         // hangs is reported as such beside the others' answers (with `require: any` the
         // sample is healthy when another answered) instead of the whole sample timing out.
         let timeout = self.client.timeout().mul_f64(0.9);
-        let results =
-            futures::future::join_all(endpoints.iter().map(|(_, c)| health(c, path, timeout)))
-                .await;
+        let results = futures::future::join_all(
+            endpoints
+                .iter()
+                .map(|(_, c)| timed(c, self.spec.get(path), timeout)),
+        )
+        .await;
         let mut detail = serde_json::Map::new();
         let mut failed = Vec::new();
         for ((url, _), r) in endpoints.iter().zip(&results) {
@@ -185,39 +212,62 @@ impl ApiSampler {
     }
 }
 
-/// GET `path`; the latency in milliseconds when it answered 2xx.
-async fn health(client: &kube::Client, path: &str, timeout: Duration) -> Result<u64, String> {
+/// Sends `request`; the latency in milliseconds when it answered 2xx.
+async fn timed(
+    client: &kube::Client,
+    request: Result<http::Request<Vec<u8>>, String>,
+    timeout: Duration,
+) -> Result<u64, String> {
     let started = Instant::now();
-    let request = http_get(path)?;
-    bounded(timeout, client.request_text(request)).await?;
+    bounded(timeout, client.request_text(request?)).await?;
     Ok(started.elapsed().as_millis() as u64)
 }
 
-fn http_get(path: &str) -> Result<http::Request<Vec<u8>>, String> {
-    http::Request::get(path)
-        .body(Vec::new())
-        .map_err(|e| e.to_string())
-}
-
-/// `https://<InternalIP>:6443` of every control-plane node.
+/// `https://ADDRESS:PORT` of every apiserver in the `default/kubernetes` EndpointSlice
+/// (what the apiservers themselves publish), IPv6 addresses bracketed.
 async fn discover(client: &ProbeClient) -> Result<Vec<String>, String> {
     let c = client.get().await?;
-    let nodes: Vec<Node> = bounded(
+    let lp = ListParams::default().labels("kubernetes.io/service-name=kubernetes");
+    let slices = bounded(
         client.timeout(),
-        Api::<Node>::all(c).list(&ListParams::default()),
+        Api::<EndpointSlice>::namespaced(c, "default").list(&lp),
     )
     .await?
     .items;
-    let urls: Vec<String> = nodes
-        .iter()
-        .filter(|n| role_of(n) == NodeRole::ControlPlane)
-        .filter_map(internal_ip)
-        .map(|ip| format!("https://{ip}:6443"))
-        .collect();
+    let urls = endpoint_urls(&slices);
     if urls.is_empty() {
-        return Err("no control-plane node with an InternalIP found".to_string());
+        return Err("the default/kubernetes EndpointSlice lists no apiserver".to_string());
     }
     Ok(urls)
+}
+
+/// The URLs of a set of EndpointSlices: each address with the slice's `https` port (or its
+/// only port), in the order listed, without duplicates.
+fn endpoint_urls(slices: &[EndpointSlice]) -> Vec<String> {
+    let mut urls = Vec::new();
+    for slice in slices {
+        let ports = slice.ports.as_deref().unwrap_or_default();
+        let port = ports
+            .iter()
+            .find(|p| p.name.as_deref() == Some("https"))
+            .or_else(|| (ports.len() == 1).then(|| &ports[0]))
+            .and_then(|p| p.port);
+        let Some(port) = port else { continue };
+        for endpoint in slice.endpoints.iter().flatten() {
+            for address in &endpoint.addresses {
+                let host = if address.contains(':') {
+                    format!("[{address}]")
+                } else {
+                    address.clone()
+                };
+                let url = format!("https://{host}:{port}");
+                if !urls.contains(&url) {
+                    urls.push(url);
+                }
+            }
+        }
+    }
+    urls
 }
 
 impl Sampler for ApiSampler {
@@ -228,13 +278,11 @@ impl Sampler for ApiSampler {
             }
             let client = self.client.get().await?;
             let timeout = self.client.timeout();
-            let latency = health(&client, self.spec.path(), timeout).await?;
+            let latency = timed(&client, self.spec.get(self.spec.path()), timeout).await?;
             let mut detail = serde_json::json!({ "latency_ms": latency });
             if self.spec.list_latency {
-                let started = Instant::now();
-                let lp = ListParams::default().limit(1);
-                bounded(timeout, Api::<Node>::all(client).list(&lp)).await?;
-                detail["list_ms"] = (started.elapsed().as_millis() as u64).into();
+                let list = self.spec.get("/api/v1/nodes?limit=1");
+                detail["list_ms"] = timed(&client, list, timeout).await?.into();
             }
             Ok(Some(detail))
         })
@@ -244,6 +292,47 @@ impl Sampler for ApiSampler {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
+
+    fn slice(addresses: &[&str], ports: &[(Option<&str>, i32)]) -> EndpointSlice {
+        EndpointSlice {
+            address_type: "IPv4".into(),
+            endpoints: Some(vec![Endpoint {
+                addresses: addresses.iter().map(|a| a.to_string()).collect(),
+                ..Default::default()
+            }]),
+            ports: Some(
+                ports
+                    .iter()
+                    .map(|(name, port)| EndpointPort {
+                        name: name.map(str::to_string),
+                        port: Some(*port),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn endpoint_urls_take_the_slice_port_and_bracket_ipv6() {
+        let slices = [
+            slice(&["10.0.0.1", "10.0.0.2"], &[(Some("https"), 443)]),
+            slice(&["fd00::1"], &[(None, 6443)]),
+            slice(&["10.0.0.1"], &[(Some("https"), 443)]),
+            slice(&["10.0.0.9"], &[(Some("a"), 1), (Some("b"), 2)]),
+        ];
+        assert_eq!(
+            super::endpoint_urls(&slices),
+            [
+                "https://10.0.0.1:443",
+                "https://10.0.0.2:443",
+                "https://[fd00::1]:6443"
+            ]
+        );
+    }
 
     fn errors_of(api: &str) -> Vec<String> {
         let doc = format!(

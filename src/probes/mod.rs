@@ -8,7 +8,7 @@ mod command_result;
 mod dns;
 mod dns_wire;
 mod etcd;
-mod http;
+pub(crate) mod http;
 mod kube_client;
 mod lease;
 mod nats;

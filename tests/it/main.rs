@@ -11,6 +11,7 @@ mod fault_hold;
 mod inventory_etcd;
 mod inventory_validate;
 mod kind_e2e;
+mod kube_api_connection;
 mod kube_cordon;
 mod kube_drain;
 mod kube_fixture;

@@ -1,6 +1,9 @@
 //! The API load balancer: HAProxy in its own namespace (`<prefix>-lb`, `.50`), TCP mode,
 //! each apiserver checked with `GET /readyz` over TLS every second. Like kind's, it does
-//! not cut established sessions when a backend fails its check.
+//! not cut established sessions when a backend fails its check. As in the kubeadm HA
+//! guide's HAProxy (`option redispatch`, `retries 1`), a connection refused by a stopped
+//! apiserver is retried once on another one; an apiserver that accepts and then hangs
+//! keeps getting new connections until its check fails (`fall 2`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -49,6 +52,8 @@ fn config(l: &Layout) -> String {
          \x20   log global\n\
          \x20   mode tcp\n\
          \x20   option dontlognull\n\
+         \x20   option redispatch\n\
+         \x20   retries 1\n\
          \x20   timeout connect 5s\n\
          \x20   timeout client 1h\n\
          \x20   timeout server 1h\n\
