@@ -151,7 +151,26 @@ async fn run_fault(
         details: serde_json::Value::Null,
     });
     let mark = prepared.effect_mark();
-    let result = prepared.inject().await;
+    let inject = prepared.inject();
+    tokio::pin!(inject);
+    // A hold that ends while `inject` only observes (a failover watch) starts the revert
+    // then, and `inject` finishes beside it.
+    let hold_over_while_observing = async {
+        match (&mark, hold) {
+            (Some(m), Some(h)) => {
+                let at = m.only_observing_since().await;
+                tokio::time::sleep_until(tokio::time::Instant::from_std(at) + h).await
+            }
+            _ => std::future::pending().await,
+        }
+    };
+    let (result, healed_early) = tokio::select! {
+        r = &mut inject => (r, None),
+        _ = hold_over_while_observing => {
+            let (r, ok) = tokio::join!(&mut inject, state.revert_fault(id, Some(step)));
+            (r, Some(ok))
+        }
+    };
     // The hold counts from the moment the fault took effect (the kill, the stop), not
     // from the end of whatever `inject` watched or verified after it.
     let in_effect = mark
@@ -183,6 +202,9 @@ async fn run_fault(
                 "fault {id}: injection failed: {e}"
             )));
         }
+    }
+    if let Some(ok) = healed_early {
+        return (!ok).then(|| StepsEnd::InjectFailed(format!("revert of {id} failed")));
     }
     let hold = hold?;
     tokio::time::sleep_until(in_effect + hold).await;

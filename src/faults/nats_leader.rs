@@ -172,8 +172,8 @@ struct PreparedKill {
     leader: NatsServer,
     kill: Kill,
     revert: RevertAction,
-    /// When the kill command returned: the hold counts from there, the failover watch
-    /// included.
+    /// When the kill command returned: the hold counts from there; the failover watch
+    /// only observes, so the revert may start while it goes on.
     effect: EffectMark,
 }
 
@@ -415,7 +415,7 @@ impl Prepared for PreparedKill {
             // round trip (an SSH session adds 150-250 ms) may already include the failover.
             // `kill_ms` is how long the command took, the measurement's uncertainty.
             let (how, sent_at) = self.kill().await?;
-            self.effect.mark_now();
+            self.effect.mark_now_observing();
             let kill_ms = sent_at.elapsed().as_secs_f64() * 1000.0;
             let of = self.spec.leader_of();
             let budget = self.spec.failover_timeout.get();

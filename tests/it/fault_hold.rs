@@ -1,6 +1,7 @@
 //! `for` counts from the moment a fault took effect (issue 10 item 18): a stop-service
 //! whose down verification takes 2 s and `for: 3s` keeps the service down about 3 s, not
-//! 3 s + the verification.
+//! 3 s + the verification; a NATS leader kill with `for: 3s` restarts the server about 3 s
+//! after the kill, not 3 s after the failover.
 
 use crate::common::{ms, only_report, temp_dir, write};
 use crate::lab_fixture::{LabFixture, LabKey};
@@ -98,5 +99,61 @@ steps:
     assert!(
         planned.contains("for 3s (from when it takes effect)"),
         "{planned}"
+    );
+}
+
+#[test]
+fn a_nats_leader_kill_is_held_from_the_kill_not_from_the_failover() {
+    let lab = LabFixture::shared(LabKey::Nats);
+    let dir = temp_dir();
+    let interval_ms = 250.0;
+    let file = write(
+        dir.path(),
+        "s.yaml",
+        &format!(
+            r#"apiVersion: kubedrill/v1
+kind: Scenario
+metadata: {{ name: nats-hold }}
+target: {{ inventory: "{inventory}" }}
+settings: {{ stable-window: 1s, revert-timeout: 60s }}
+probes:
+  - name: nats
+    interval: {interval_ms}ms
+    timeout: 1s
+    nats: {{ healthz: js-enabled-only, meta-leader: true }}
+steps:
+  - wait-until: {{ healthy: [nats], stable-for: 1s, timeout: 60s }}
+  - fault:
+      nats-leader-kill: {{ kill: exec, failover-timeout: 30s }}
+    for: {HOLD_MS}ms
+  - wait-until: {{ healthy: [nats], stable-for: 1s, timeout: 60s }}
+"#,
+            inventory = lab.lab.inventory_file.display(),
+        ),
+    );
+    let reports = dir.path().join("reports");
+    run_to_end(&file, &reports).assert_code(0);
+    let r = only_report(&reports);
+    let fault = &r["faults"][0];
+    let d = &fault["details"];
+    let (injected, in_effect, healed) = (
+        ms(&fault["injected_at_ms"]),
+        ms(&fault["in_effect_at_ms"]),
+        ms(&fault["reverted_at_ms"]),
+    );
+    let (kill_ms, failover_ms) = (ms(&d["kill_ms"]), ms(&d["failover_ms"]));
+    eprintln!("injected {injected}, in effect {in_effect}, healed {healed}, kill {kill_ms} ms, failover {failover_ms} ms");
+    // The restart (the revert) starts `for` after the kill returned...
+    assert!(
+        (HOLD_MS..=HOLD_MS + interval_ms).contains(&(healed - in_effect)),
+        "revert {} ms after the kill took effect",
+        healed - in_effect
+    );
+    // ... so the server is down about `for` plus the kill's own round trip, however long
+    // the failover watch took inside the hold.
+    assert!(
+        healed - injected <= HOLD_MS + kill_ms + interval_ms,
+        "the killed server was down {} ms (kill {kill_ms} ms, failover {failover_ms} ms, hold {HOLD_MS} ms)",
+        healed - injected
     );
 }
