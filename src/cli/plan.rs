@@ -10,7 +10,9 @@ use super::args::RunArgs;
 use super::load::load_all;
 use crate::access::{AccessSpec, KnownHostsPolicy, NodeSpec};
 use crate::engine::preflight::{refusals, Refusal};
-use crate::engine::{build_context, describe_step, ClusterOverrides, RunContext};
+use crate::engine::{
+    build_context, check_touched_nodes, describe_step, ClusterOverrides, RunContext,
+};
 use crate::exit_code::ExitCode;
 use crate::faults::{FaultError, FaultSpec};
 use crate::scenario::{Scenario, StepAction};
@@ -91,7 +93,15 @@ async fn print_plan(s: &Scenario, o: &ClusterOverrides) -> Vec<String> {
             Err(e) => refused.push(format!("Kubernetes: {e}")),
         }
     }
+    // Every node the run will run commands on must be reachable (host key, user), as
+    // `run` checks before its baseline.
+    if let Some(ctx) = ctx.as_ref().filter(|_| refused.is_empty()) {
+        if let Err(e) = check_touched_nodes(s, ctx).await {
+            refused.push(e);
+        }
+    }
     // Targets are resolved only for a run that would start.
+    let pool = ctx.clone();
     let ctx = ctx.filter(|_| refused.is_empty());
     let step_refusals = match &ctx {
         Some(ctx) => refusals(s, ctx).await,
@@ -120,6 +130,9 @@ async fn print_plan(s: &Scenario, o: &ClusterOverrides) -> Vec<String> {
         }
     }
     println!();
+    if let Some(ctx) = pool {
+        ctx.nodes.close_all().await;
+    }
     refused
 }
 

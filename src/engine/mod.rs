@@ -24,7 +24,7 @@ mod verdict_of;
 pub use clock::RunClock;
 pub use context::RunContext;
 pub use events::{EngineEvent, EventSink};
-pub use node_access::{journal_ssh_masters, touched_nodes};
+pub use node_access::{check_touched_nodes, journal_ssh_masters, touched_nodes};
 pub use recovered_report::recovered_report;
 pub use runner::{run, RunOptions, RunOutcome};
 pub use setup::{

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::common::{kubedrill, only_report, temp_dir, write};
+use crate::common::{free_port, kubedrill, only_report, temp_dir, write};
 use crate::run_binary::{run_to_end, Exit};
 
 /// `kubedrill plan FILE EXTRA...`.
@@ -12,13 +12,17 @@ fn plan(file: &Path, extra: &[&str]) -> Exit {
     Exit::of(kubedrill().arg("plan").arg(file).args(extra))
 }
 
-/// A scenario on `inventory` with one probe, one expectation and a stop-service fault.
+/// A scenario on `inventory` with one probe, one expectation and a stop-service fault on n1.
 fn scenario(inventory: &Path) -> String {
+    scenario_on(inventory, "n1")
+}
+
+fn scenario_on(inventory: &Path, node: &str) -> String {
     format!(
         "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: {{ name: plan-refusals }}\n\
          target: {{ inventory: {} }}\n\
          probes:\n  - name: web\n    interval: 200ms\n    timeout: 1s\n    tcp: {{ address: \"127.0.0.1:9\" }}\n\
-         steps:\n  - wait: 1s\n  - fault:\n      stop-service: {{ nodes: [n1], service: app, \
+         steps:\n  - wait: 1s\n  - fault:\n      stop-service: {{ nodes: [{node}], service: app, \
          stop: [systemctl, stop, app.service], status: [systemctl, is-active, --quiet, app.service] }}\n    for: 2s\n\
          expect:\n  - {{ probe: web, max-outage: \"<= 1s\" }}\n",
         inventory.display()
@@ -111,8 +115,54 @@ fn a_run_refused_at_its_inventory_judges_no_expectation() {
     assert_eq!(report["exit_code"], 2);
 }
 
+/// A network namespace of this test's own, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Self {
+        let name = format!("kdplan{tag}{}", std::process::id());
+        let st = std::process::Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap();
+        assert!(st.success(), "ip netns add {name}");
+        Self(name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn plan_refuses_a_node_the_run_could_not_reach() {
+    let dir = temp_dir();
+    let port = free_port();
+    let inventory = write(
+        dir.path(),
+        "inventory.yaml",
+        &format!(
+            "nodes:\n  - name: n1\n    access:\n      ssh: {{ host: 127.0.0.1, port: {port}, user: root, \
+             connect-timeout: 3s }}\n"
+        ),
+    );
+    let out = plan(&write(dir.path(), "s.yaml", &scenario(&inventory)), &[]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("n1"), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("refused before it starts"),
+        "{}",
+        out.stdout
+    );
+}
+
 #[test]
 fn plan_shows_how_each_node_is_reached_and_the_status_command_that_verifies_a_stop() {
+    let ns = Netns::new("s");
     let dir = temp_dir();
     let known = write(dir.path(), "known_hosts", "");
     let inventory = write(
@@ -121,24 +171,28 @@ fn plan_shows_how_each_node_is_reached_and_the_status_command_that_verifies_a_st
         &format!(
             "nodes:\n  - name: n1\n    access:\n      ssh: {{ host: 10.231.0.12, port: 2222, user: root, \
              known-hosts: strict, known-hosts-file: {} }}\n\
-             \x20 - name: n2\n    access: {{ local: {{ netns: kd-plan-n2 }} }}\n\
+             \x20 - name: n2\n    access: {{ local: {{ netns: {} }} }}\n\
              \x20 - name: n3\n    access: {{ docker: {{ container: kind-worker }} }}\n",
-            known.display()
+            known.display(),
+            ns.0
         ),
     );
-    let file = write(dir.path(), "s.yaml", &scenario(&inventory));
+    // The stop runs on n2, the one node reachable here: `plan` checks access to the nodes
+    // a run touches, and n1 and n3 are only listed.
+    let file = write(dir.path(), "s.yaml", &scenario_on(&inventory, "n2"));
     let out = plan(&file, &[]);
     out.assert_code(0);
     let ssh = format!(
         "ssh root@10.231.0.12:2222 (strict, known_hosts {})",
         known.display()
     );
+    let netns = format!("netns {}", ns.0);
     for line in [
         ssh.as_str(),
-        "netns kd-plan-n2",
+        netns.as_str(),
         "docker exec kind-worker",
-        "runs: on n1: systemctl stop app.service",
-        "runs: on n1: systemctl is-active --quiet app.service",
+        "runs: on n2: systemctl stop app.service",
+        "runs: on n2: systemctl is-active --quiet app.service",
         "verifies the stop",
     ] {
         assert!(out.stdout.contains(line), "`{line}` in:\n{}", out.stdout);
