@@ -19,8 +19,12 @@ pub fn init_tracing(quiet: bool, verbose: u8) {
         (false, 0) if live() => "warn",
         (false, 0) => "info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("kubedrill={level},warn")));
+    // kube's client logs every failed request at error level; a probe sample already
+    // records that failure, so its lines are only shown with -v (or RUST_LOG).
+    let kube = if verbose > 0 { level } else { "off" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("kubedrill={level},kube_client={kube},warn"))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

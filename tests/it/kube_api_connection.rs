@@ -202,3 +202,47 @@ async fn api_probe_slow_answer_within_the_timeout_is_healthy_even_on_an_idle_con
         "failed after {took:?}"
     );
 }
+
+#[test]
+fn failed_api_requests_are_recorded_by_the_probe_not_logged_by_the_client() {
+    let lab = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("refused.yaml");
+    // Nothing listens on port 1 of loopback: every request of the probe is refused.
+    std::fs::write(
+        &scenario,
+        format!(
+            "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: {{ name: refused }}\ntarget: {{ context: {LAB_CONTEXT}, kubeconfig: {} }}\nprobes:\n  - name: dead\n    interval: 200ms\n    timeout: 1s\n    api: {{ endpoints: [\"https://127.0.0.1:1\"] }}\nsteps:\n  - wait: 1s\n",
+            lab.kubeconfig().display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubedrill"))
+        .arg("run")
+        .arg("--report-dir")
+        .arg(dir.path().join("reports"))
+        .arg(&scenario)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report = std::fs::read_dir(dir.path().join("reports"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("report.json"))
+        .find(|p| p.is_file())
+        .expect("report.json");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    let failed = report["probes"][0]["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["error"].is_string())
+        .count();
+    assert!(failed >= 3, "the probe recorded the refusals: {report}");
+    assert!(
+        !stderr.contains("failed with error"),
+        "the client's own error lines are not logged: {stderr}"
+    );
+}
