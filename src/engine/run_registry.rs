@@ -4,8 +4,10 @@
 //! `$TMPDIR/kubedrill-<uid>/runs`); every check-and-record happens under an exclusive
 //! `flock` on the directory's lock file. A node is identified by how it is reached (SSH
 //! host and port, network namespace, container), so two inventories naming the same
-//! machine differently still count it once. Entries of processes that are gone (pid dead,
-//! or reused by another process: its start time differs) are ignored and removed.
+//! machine differently still count it once. An entry whose process is gone (pid dead, or
+//! reused by another process: its start time differs) still counts the faults its run's
+//! journal has not seen reverted (a killed run: until `kubedrill recover`); once none is
+//! left, or the journal cannot be read, the entry is removed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
@@ -41,28 +43,52 @@ struct Holder {
     held: BTreeMap<String, Vec<(String, String)>>,
 }
 
-/// Nodes of this run's inventory that another live run holds down.
+/// Nodes of this run's inventory that another run holds down.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeldElsewhere {
     pub pid: u32,
     pub run_dir: PathBuf,
     /// Node names as this run's inventory calls them.
     pub nodes: BTreeSet<String>,
+    /// The run is gone (killed) and left these faults in place.
+    pub gone: bool,
 }
 
 impl HeldElsewhere {
-    /// `n1 (kubedrill run pid 123, run directory /r/x)`.
+    /// `n1 (held down by another kubedrill run: pid 123, run directory /r/x)`.
     pub fn describe(&self) -> String {
-        format!(
-            "{} (held down by another kubedrill run: pid {}, run directory {})",
-            self.nodes.iter().cloned().collect::<Vec<_>>().join(", "),
-            self.pid,
-            self.run_dir.display()
-        )
+        let nodes = self.nodes.iter().cloned().collect::<Vec<_>>().join(", ");
+        if self.gone {
+            format!(
+                "{nodes} (left down by a kubedrill run that is gone: pid {}, run directory {}; run `kubedrill recover {}`)",
+                self.pid,
+                self.run_dir.display(),
+                self.run_dir.display()
+            )
+        } else {
+            format!(
+                "{nodes} (held down by another kubedrill run: pid {}, run directory {})",
+                self.pid,
+                self.run_dir.display()
+            )
+        }
     }
 }
 
-/// This run's view of the registry.
+/// Faults of a gone run that its journal has not seen reverted; `None` when the journal
+/// cannot be read.
+fn still_pending(run_dir: &Path) -> Option<BTreeSet<String>> {
+    let read = super::journal::read_journal(&run_dir.join(super::journal::JOURNAL_FILE)).ok()?;
+    Some(
+        super::journal::pending_reverts(&read.entries)
+            .into_iter()
+            .map(|(_, fault, _)| fault)
+            .collect(),
+    )
+}
+
+/// This run's view of the registry. Its entry is removed once nothing is held; a run that
+/// ends with faults in place (reverts cut short) leaves it for the journal check above.
 pub struct RunRegistry {
     dir: PathBuf,
     me: std::sync::Mutex<Holder>,
@@ -240,16 +266,17 @@ impl RunRegistry {
             if h.pid == me {
                 continue;
             }
-            if !alive(&h) {
-                let _ = std::fs::remove_file(&path);
-                continue;
+            let gone = !alive(&h);
+            let mut held = h.held.clone();
+            if gone {
+                let pending = still_pending(&h.run_dir).unwrap_or_default();
+                held.retain(|fault, _| pending.contains(fault));
+                if held.is_empty() {
+                    let _ = std::fs::remove_file(&path);
+                    continue;
+                }
             }
-            let ids: BTreeSet<&str> = h
-                .held
-                .values()
-                .flatten()
-                .map(|(_, id)| id.as_str())
-                .collect();
+            let ids: BTreeSet<&str> = held.values().flatten().map(|(_, id)| id.as_str()).collect();
             let nodes: BTreeSet<String> = inventory
                 .iter()
                 .filter(|n| ids.contains(node_identity(n).as_str()))
@@ -260,22 +287,12 @@ impl RunRegistry {
                     pid: h.pid,
                     run_dir: h.run_dir,
                     nodes,
+                    gone,
                 });
             }
         }
         found.sort_by_key(|h| h.pid);
         found
-    }
-}
-
-impl Drop for RunRegistry {
-    fn drop(&mut self) {
-        let me = self.me.get_mut().unwrap_or_else(|p| p.into_inner());
-        if !me.held.is_empty() {
-            let path = self.dir.join(format!("{}.json", me.pid));
-            let _lock = Locked::take(&self.dir);
-            let _ = std::fs::remove_file(path);
-        }
     }
 }
 
@@ -343,6 +360,7 @@ mod tests {
                 pid: parent,
                 run_dir: "/reports/a".into(),
                 nodes: BTreeSet::from(["n1".to_string()]),
+                gone: false,
             }]
         );
         assert!(!dir.join("1.json").exists(), "the dead entry is removed");
@@ -357,5 +375,70 @@ mod tests {
         assert!(!text.contains("again"), "{text}");
         reg.release("mine");
         assert!(!mine.exists(), "nothing held, no entry");
+    }
+
+    #[test]
+    fn a_gone_run_counts_until_its_journal_has_the_faults_reverted() {
+        use crate::engine::journal::{Journal, JournalEntry};
+        use crate::revert::{NodeCommand, RevertAction};
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("registry");
+        std::fs::create_dir(&dir).unwrap();
+        let killed_run = tmp.path().join("killed-run");
+        std::fs::create_dir(&killed_run).unwrap();
+        let journal = Journal::open(&killed_run).unwrap();
+        journal
+            .append(&JournalEntry::Registered {
+                seq: 1,
+                fault_id: "stop".into(),
+                description: "start it".into(),
+                action: RevertAction::NodeCommand(NodeCommand {
+                    node: "n1".into(),
+                    argv: vec!["true".into()],
+                    verify: None,
+                    timeout: crate::scenario::duration::HumanDuration(
+                        std::time::Duration::from_secs(1),
+                    ),
+                }),
+            })
+            .unwrap();
+        write_holder(
+            &dir,
+            &Holder {
+                pid: 1,
+                start_ticks: Some(u64::MAX),
+                run_dir: killed_run.clone(),
+                held: BTreeMap::from([("stop".into(), vec![("n1".into(), "netns ns-b".into())])]),
+            },
+        );
+        let inventory = [node("n0", "ns-a"), node("n1", "ns-b")];
+        let reg = RunRegistry::at(dir.clone(), Path::new("/reports/b"));
+        let seen = |reg: &RunRegistry| {
+            let mut seen = Vec::new();
+            reg.claim("probe", &[], &inventory, |o| {
+                seen = o.to_vec();
+                Err("only looking".into())
+            })
+            .unwrap_err();
+            seen
+        };
+        let held = seen(&reg);
+        assert_eq!(held.len(), 1, "{held:?}");
+        assert!(held[0].gone);
+        assert!(
+            held[0].describe().contains("kubedrill recover"),
+            "{}",
+            held[0].describe()
+        );
+        // `recover` ran the revert: the entry no longer counts and is removed.
+        journal
+            .append(&JournalEntry::Reverted {
+                seq: 1,
+                ok: true,
+                error: None,
+            })
+            .unwrap();
+        assert!(seen(&reg).is_empty());
+        assert!(!dir.join("1.json").exists());
     }
 }
