@@ -31,8 +31,9 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run one or more scenarios, one after the other.
-    Run(RunArgs),
+    /// Run one or more scenarios (files, or directories: their *.yaml in name order), one
+    /// after the other; `--suite NAME` writes them as one suite.
+    Run(RunCommand),
     /// Check scenarios and the inventories they name (or one given with --inventory) and
     /// print every error (file:line:column key: message).
     Validate(ValidateArgs),
@@ -40,6 +41,9 @@ pub enum Command {
     Plan(RunArgs),
     /// Re-render a report.json as html, md, junit or json.
     Report(ReportArgs),
+    /// Compare two report.json files or two suite directories, metric by metric; exit 1
+    /// when NEW regressed past a threshold.
+    Compare(super::compare::CompareArgs),
     /// The catalogue of faults and probes, one line each with an example.
     List,
     /// Run the reverts a crashed or killed run left registered in its journal.
@@ -84,6 +88,17 @@ pub struct RunArgs {
     /// Also allow this context (repeatable).
     #[arg(long = "allow-context", value_name = "NAME")]
     pub allow_context: Vec<String>,
+}
+
+/// `run`: what `plan` takes, plus the suite.
+#[derive(Debug, Args, Clone)]
+pub struct RunCommand {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Run the scenarios as a suite named NAME: every run's directory, index.html,
+    /// junit.xml and summary.json go into `<report-dir>/NAME-<UTC timestamp>/`.
+    #[arg(long, value_name = "NAME")]
+    pub suite: Option<String>,
 }
 
 /// `validate`.

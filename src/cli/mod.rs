@@ -1,9 +1,10 @@
-//! The command line: `run`, `validate`, `plan`, `report`, `list`, `recover`, `lab`.
+//! The command line: `run`, `validate`, `plan`, `report`, `compare`, `list`, `recover`, `lab`.
 //! Every command returns an exit code from the one table in [`crate::exit_code`].
 
 mod args;
 #[cfg(test)]
 mod catalogue_test;
+mod compare;
 mod lab;
 mod list;
 mod load;
@@ -12,6 +13,7 @@ mod progress;
 mod recover;
 mod render;
 mod run;
+mod suite;
 mod validate;
 
 pub use args::{Cli, Command};
@@ -56,6 +58,7 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::Validate(a) => validate::validate(a),
         Command::Plan(a) => plan::plan(a).await,
         Command::Report(a) => render::render(a),
+        Command::Compare(a) => compare::compare(a),
         Command::List => list::list(),
         Command::Recover(a) => recover::recover(a).await,
         Command::Lab(c) => lab::lab(c).await,

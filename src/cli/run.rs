@@ -1,6 +1,8 @@
 //! `kubedrill run`: validate everything first, then run scenarios one after the other.
 
-use super::args::RunArgs;
+use std::path::PathBuf;
+
+use super::args::{RunArgs, RunCommand};
 use super::load::load_all;
 use super::plan::{overrides, print_plans};
 use super::progress;
@@ -8,10 +10,22 @@ use crate::engine::{run as run_engine, EventSink, RunOptions, RunOutcome};
 use crate::exit_code::ExitCode;
 use crate::measure::format_ms;
 use crate::report::write_reports;
-use crate::scenario::Scenario;
+use crate::scenario::{ReportFormat, Scenario};
 
 /// Runs every scenario; the exit code is the most severe of all runs.
-pub async fn run(a: RunArgs, quiet: bool) -> i32 {
+pub async fn run(c: RunCommand, quiet: bool) -> i32 {
+    let RunCommand { run: mut a, suite } = c;
+    a.files = match super::suite::scenario_files(&a.files) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::Invalid.code();
+        }
+    };
+    if let Some(Err(e)) = suite.as_deref().map(super::suite::check_name) {
+        eprintln!("error: --suite: {e}");
+        return ExitCode::Invalid.code();
+    }
     let Some(scenarios) = load_all(&a.files, &a.vars) else {
         return ExitCode::Invalid.code();
     };
@@ -23,6 +37,9 @@ pub async fn run(a: RunArgs, quiet: bool) -> i32 {
         } else {
             ExitCode::Invalid.code()
         };
+    }
+    if let Some(name) = suite {
+        return super::suite::run_suite(&scenarios, &a, &name, quiet).await;
     }
     let mut worst = ExitCode::Pass.code();
     for s in &scenarios {
@@ -36,17 +53,33 @@ pub async fn run(a: RunArgs, quiet: bool) -> i32 {
 }
 
 async fn run_one(s: &Scenario, a: &RunArgs, quiet: bool) -> i32 {
+    let report_root = a
+        .report_dir
+        .clone()
+        .or_else(|| s.report.dir.clone())
+        .unwrap_or_else(|| "reports".into());
+    match run_in(s, a, quiet, report_root, &s.report.formats).await {
+        Ok(o) => o.report.exit_code,
+        Err(_) => ExitCode::Invalid.code(),
+    }
+}
+
+/// Runs `s` with its run directory under `report_root`, writes `formats` (report.json
+/// always) and prints its summary. `Err` (printed) when the run could not start: its run
+/// directory or journal cannot be written, nothing was injected (exit 2).
+pub(super) async fn run_in(
+    s: &Scenario,
+    a: &RunArgs,
+    quiet: bool,
+    report_root: PathBuf,
+    formats: &[ReportFormat],
+) -> Result<RunOutcome, String> {
     let events = EventSink::new(4096);
     let live = progress::spawn(
         &events,
         s.probes.iter().map(|p| p.name.clone()).collect(),
         quiet,
     );
-    let report_root = a
-        .report_dir
-        .clone()
-        .or_else(|| s.report.dir.clone())
-        .unwrap_or_else(|| "reports".into());
     let opts = RunOptions {
         report_root,
         cluster: overrides(a),
@@ -62,17 +95,17 @@ async fn run_one(s: &Scenario, a: &RunArgs, quiet: bool) -> i32 {
         // nothing was injected, an environment error.
         Err(e) => {
             eprintln!("error: {}: {e}", s.metadata.name);
-            ExitCode::Invalid.code()
+            Err(e)
         }
         Ok(o) => {
-            match write_reports(&o.report, &o.run_dir, &s.report.formats) {
+            match write_reports(&o.report, &o.run_dir, formats) {
                 Ok(paths) => summarize(&o, &paths),
                 Err(e) => eprintln!(
                     "error: cannot write reports into {}: {e}",
                     o.run_dir.display()
                 ),
             }
-            o.report.exit_code
+            Ok(o)
         }
     }
 }

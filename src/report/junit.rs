@@ -10,6 +10,15 @@ use crate::verdict::Verdict;
 
 /// Renders the report as JUnit XML.
 pub fn render(r: &RunReport) -> String {
+    let mut report = Report::new("kubedrill");
+    report.add_test_suite(test_suite(r));
+    report
+        .to_string()
+        .expect("serialising a JUnit report to memory does not fail")
+}
+
+/// The run as one test suite (a suite's `junit.xml` holds one per run).
+pub(crate) fn test_suite(r: &RunReport) -> TestSuite {
     let classname = format!("kubedrill.{}", r.scenario.name);
     let mut suite = TestSuite::new(r.scenario.name.as_str());
     suite
@@ -45,14 +54,10 @@ pub fn render(r: &RunReport) -> String {
         case.set_classname(classname.as_str());
         suite.add_test_case(case);
     }
-    let mut report = Report::new("kubedrill");
-    report.add_test_suite(suite);
-    report
-        .to_string()
-        .expect("serialising a JUnit report to memory does not fail")
+    suite
 }
 
-fn failure(message: String) -> TestCaseStatus {
+pub(crate) fn failure(message: String) -> TestCaseStatus {
     let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
     status.set_message(message);
     status

@@ -2,6 +2,9 @@
 //! `report.md` and a self-contained `report.html`. All are rendered from [`RunReport`],
 //! so `kubedrill report` can re-render any of them from the JSON.
 
+mod compare;
+mod compare_render;
+mod compare_thresholds;
 mod escape;
 mod format;
 mod html;
@@ -10,12 +13,19 @@ mod markdown;
 mod model;
 #[cfg(test)]
 mod snapshot;
+mod suite;
+mod suite_html;
+mod suite_timeline;
 mod svg_timeline;
 mod tables;
 #[cfg(test)]
 pub(crate) mod test_fixture;
 
+pub use compare::*;
+pub use compare_render::{html as compare_html, markdown as compare_markdown, write_comparison};
+pub use compare_thresholds::*;
 pub use model::*;
+pub use suite::*;
 
 use std::path::{Path, PathBuf};
 
