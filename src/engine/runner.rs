@@ -114,6 +114,19 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
             None
         }
     };
+    // Probes that create objects (pod-schedule) journal their cleanup before sampling: the
+    // final rollback and `recover` remove what they left.
+    for p in &scenario.probes {
+        match p.spec.cleanup(&ctx) {
+            Some(action) if build_error.is_none() => {
+                let id = format!("{}{}", super::state::PROBE_CLEANUP, p.name);
+                if let Err(e) = state.register(&id, vec![action]) {
+                    build_error = Some(format!("cannot write the journal: {e}"));
+                }
+            }
+            _ => {}
+        }
+    }
     for p in scenario.probes.iter().filter(|_| file.is_some()) {
         let file = file.clone().expect("checked above");
         let (interval, timeout) = (p.interval.get(), p.timeout.get());
@@ -220,6 +233,12 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, S
     for t in tasks {
         finished_logs.push(t.join().await);
     }
+    // What probes created (pod-schedule) goes once they have stopped; a rollback cut
+    // short leaves it to `recover`, with the rest.
+    let rollback_ok = match rollback_ok {
+        Some(ok) => Some(state.revert_probe_cleanups().await && ok),
+        None => None,
+    };
     if let Some(Err(e)) = file.as_ref().map(|f| f.finish()) {
         state.note(
             "samples-lost",

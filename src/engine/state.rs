@@ -15,6 +15,9 @@ use super::run_registry::RunRegistry;
 use crate::report::{FaultRecord, RevertRecord, TimelineEvent};
 use crate::revert::RevertAction;
 
+/// The fault id prefix of a probe's cleanup revert (`probe:NAME`).
+pub const PROBE_CLEANUP: &str = "probe:";
+
 /// A revert waiting on the rollback stack.
 #[derive(Debug, Clone)]
 pub struct Registered {
@@ -231,10 +234,22 @@ impl RunState {
         all_ok
     }
 
-    /// Runs every remaining revert, newest first. Returns false if any failed.
+    /// Runs every remaining revert of the faults, newest first. Returns false if any
+    /// failed. Probe cleanups (registered first, so at the bottom) stay for
+    /// [`RunState::revert_probe_cleanups`]: their probes still sample until the end.
     pub async fn revert_all(&self) -> bool {
+        self.revert_while(|r| !r.fault_id.starts_with(PROBE_CLEANUP))
+            .await
+    }
+
+    /// Runs the probe cleanups, once the probes have stopped.
+    pub async fn revert_probe_cleanups(&self) -> bool {
+        self.revert_while(|_| true).await
+    }
+
+    async fn revert_while(&self, take: impl Fn(&Registered) -> bool) -> bool {
         let mut all_ok = true;
-        while let Some(r) = self.top() {
+        while let Some(r) = self.top().filter(&take) {
             let seq = r.seq;
             self.mark_healing(&r.fault_id);
             all_ok &= self.run_revert(r, None).await;

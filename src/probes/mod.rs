@@ -15,6 +15,7 @@ mod nats;
 mod node_command;
 mod node_ready;
 mod one_syn;
+mod pod_schedule;
 mod pods_running;
 mod tcp;
 mod workload;
@@ -59,6 +60,11 @@ pub trait ProbeKind {
     fn needs_cluster(&self) -> bool {
         false
     }
+    /// A revert the run journals before the probe's first sample and runs in its final
+    /// rollback (and `recover` after a killed run): for probes that create objects.
+    fn cleanup(&self, _ctx: &RunContext) -> Option<crate::revert::RevertAction> {
+        None
+    }
     /// Builds the sampler. `timeout` is the per-sample timeout.
     fn build(&self, ctx: &Arc<RunContext>, timeout: Duration) -> Result<Box<dyn Sampler>, String>;
 }
@@ -74,6 +80,10 @@ macro_rules! probe_kinds {
             /// Kind name as written in YAML.
             pub fn kind(&self) -> &'static str {
                 match self { $(ProbeSpec::$variant(_) => <$ty as ProbeKind>::KIND),* }
+            }
+            /// See [`ProbeKind::cleanup`].
+            pub fn cleanup(&self, ctx: &RunContext) -> Option<crate::revert::RevertAction> {
+                match self { $(ProbeSpec::$variant(p) => p.cleanup(ctx)),* }
             }
             /// See [`ProbeKind::node_refs`].
             pub fn node_refs(&self) -> Vec<String> {
@@ -110,6 +120,7 @@ probe_kinds! {
     NodeReady => node_ready::NodeReadyProbe,
     Workload => workload::WorkloadProbe,
     PodsRunning => pods_running::PodsRunningProbe,
+    PodSchedule => pod_schedule::PodScheduleProbe,
     Lease => lease::LeaseProbe,
     Tcp => tcp::TcpProbe,
     Dns => dns::DnsProbe,

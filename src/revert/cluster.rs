@@ -90,6 +90,45 @@ impl Undo for WaitPodsReady {
     }
 }
 
+/// Delete the pods a probe created (`pod-schedule`), by label: whatever is left of them
+/// at the end of the run or after it was killed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct DeletePods {
+    pub namespace: String,
+    pub selector: String,
+}
+
+impl Undo for DeletePods {
+    fn describe(&self) -> String {
+        format!("delete the pods {} in {}", self.selector, self.namespace)
+    }
+
+    fn manual(&self, ctx: &RunContext) -> Vec<String> {
+        vec![format!(
+            "{} -n {} delete pods -l '{}'",
+            kubectl(ctx),
+            self.namespace,
+            self.selector
+        )]
+    }
+
+    fn run<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let client = ctx.cluster.client().await?;
+            let found = pods::matching(&client, &self.namespace, Some(&self.selector))
+                .await
+                .map_err(|e| format!("cannot list the pods {}: {e}", self.selector))?;
+            for pod in &found {
+                pods::delete(&client, pods::namespace(pod), pods::name(pod), None)
+                    .await
+                    .map_err(|e| format!("cannot delete pod {}: {e}", pods::full_name(pod)))?;
+            }
+            Ok(())
+        })
+    }
+}
+
 /// `kubectl` with the run's kubeconfig and context, for manual commands (no credentials).
 fn kubectl(ctx: &RunContext) -> String {
     let s = &ctx.cluster.settings;

@@ -7,7 +7,7 @@ mod command;
 mod iptables;
 mod nats;
 
-pub use cluster::{Uncordon, WaitPodsReady};
+pub use cluster::{DeletePods, Uncordon, WaitPodsReady};
 pub use command::{node_manual, poll_until_ok, shell_words, LocalCommand, NodeCommand};
 pub use iptables::RemoveIptablesChain;
 pub use nats::{NatsPodBack, RestartNatsServer};
@@ -66,6 +66,7 @@ revert_actions! {
     NatsPodBack => NatsPodBack,
     Uncordon => Uncordon,
     WaitPodsReady => WaitPodsReady,
+    DeletePods => DeletePods,
 }
 
 impl RevertAction {

@@ -16,6 +16,7 @@ mod kube_cordon;
 mod kube_drain;
 mod kube_fixture;
 mod kube_oracle_compare;
+mod kube_pod_schedule;
 mod kube_probes;
 mod lab_fixture;
 mod lab_k8s_scenarios;
