@@ -2,6 +2,7 @@
 
 mod abort_recovery;
 mod common;
+mod compare_runs;
 mod concurrent_runs;
 mod drill_lab;
 mod engine_e2e;
@@ -36,5 +37,6 @@ mod run_dir;
 mod signals;
 mod ssh_access;
 mod ssh_preflight;
+mod suite_run;
 mod support;
 mod validation_corpus;
