@@ -1,6 +1,7 @@
 //! Pod reads and writes for drains and pod faults: what `kubectl drain` skips or refuses,
 //! evictions through the policy/v1 Eviction subresource, and replacement tracking.
 
+use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -15,8 +16,9 @@ pub const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 pub enum Disposition {
     /// Left alone (mirror pods, DaemonSet pods), with the reason.
     Skip(&'static str),
-    /// Evicted (or deleted).
-    Evict,
+    /// Evicted (or deleted), with a note when kubectl would warn (an orphaned DaemonSet pod
+    /// under `force`).
+    Evict(Option<&'static str>),
     /// Blocks the drain unless the named option is set.
     Refuse {
         reason: &'static str,
@@ -31,19 +33,32 @@ pub struct DrainRules {
     pub delete_emptydir_data: bool,
 }
 
-/// `kubectl drain --ignore-daemonsets` filters, in its order: mirror and DaemonSet pods are
-/// skipped; finished pods always go; unmanaged pods need `force`, emptyDir pods
-/// `delete-emptydir-data`.
-pub fn disposition(pod: &Pod, rules: DrainRules) -> Disposition {
+/// `kubectl drain --ignore-daemonsets` filters, in its order: a DaemonSet pod is deleted
+/// when finished, refused when its DaemonSet no longer exists (`orphaned`) unless `force`,
+/// skipped otherwise; mirror pods are skipped; finished pods always go; unmanaged pods
+/// need `force`, emptyDir pods `delete-emptydir-data`.
+pub fn disposition(pod: &Pod, rules: DrainRules, orphaned: bool) -> Disposition {
     let annotations = pod.metadata.annotations.as_ref();
+    if controller(pod).is_some_and(|c| c.kind == "DaemonSet") {
+        if is_finished(pod) {
+            return Disposition::Evict(Some("finished DaemonSet pod"));
+        }
+        if orphaned {
+            if rules.force {
+                return Disposition::Evict(Some("orphaned DaemonSet pod (its DaemonSet is gone)"));
+            }
+            return Disposition::Refuse {
+                reason: "DaemonSet pod whose DaemonSet no longer exists",
+                option: "force",
+            };
+        }
+        return Disposition::Skip("DaemonSet-managed");
+    }
     if annotations.is_some_and(|a| a.contains_key(MIRROR_ANNOTATION)) {
         return Disposition::Skip("mirror pod");
     }
-    if controller(pod).is_some_and(|c| c.kind == "DaemonSet") {
-        return Disposition::Skip("DaemonSet-managed");
-    }
     if is_finished(pod) {
-        return Disposition::Evict;
+        return Disposition::Evict(None);
     }
     if controller(pod).is_none() && !rules.force {
         return Disposition::Refuse {
@@ -57,7 +72,24 @@ pub fn disposition(pod: &Pod, rules: DrainRules) -> Disposition {
             option: "delete-emptydir-data",
         };
     }
-    Disposition::Evict
+    Disposition::Evict(None)
+}
+
+/// The DaemonSet controlling `pod` (`namespace`, `name`), when one does and the pod is not
+/// finished: the drain checks it still exists.
+pub fn live_daemonset_owner(pod: &Pod) -> Option<(String, String)> {
+    let owner = controller(pod).filter(|c| c.kind == "DaemonSet")?;
+    (!is_finished(pod)).then(|| (namespace(pod).to_string(), owner.name.clone()))
+}
+
+/// Does DaemonSet `namespace/name` exist?
+pub async fn daemonset_exists(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<bool, kube::Error> {
+    let api: Api<DaemonSet> = Api::namespaced(client.clone(), namespace);
+    api.get_opt(name).await.map(|d| d.is_some())
 }
 
 /// The controlling owner reference.
@@ -74,7 +106,8 @@ fn uses_empty_dir(pod: &Pod) -> bool {
     volumes.into_iter().flatten().any(|v| v.empty_dir.is_some())
 }
 
-fn is_finished(pod: &Pod) -> bool {
+/// Succeeded or Failed.
+pub fn is_finished(pod: &Pod) -> bool {
     matches!(phase(pod), "Succeeded" | "Failed")
 }
 
@@ -150,10 +183,70 @@ pub async fn matching(
 pub enum Evicted {
     /// 201: the pod is being deleted.
     Accepted,
-    /// 429: a PodDisruptionBudget refused; try again later.
+    /// 429 from a PodDisruptionBudget; try again later.
     Refused(String),
+    /// 429 from the server's own protection (API priority and fairness, max-in-flight),
+    /// not from a budget: wait the given time, then try again.
+    Throttled {
+        message: String,
+        retry_after: std::time::Duration,
+    },
+    /// 403 because the namespace is terminating: kubectl waits for the pod to go when it
+    /// is being deleted already, and retries otherwise.
+    NamespaceTerminating(String),
     /// 404: it is gone already.
     Gone,
+}
+
+/// The cause a 403 carries when the namespace is being deleted (`NamespaceTerminatingCause`).
+pub const NAMESPACE_TERMINATING_CAUSE: &str = "NamespaceTerminating";
+
+/// The cause a PodDisruptionBudget refusal carries.
+pub const DISRUPTION_BUDGET_CAUSE: &str = "DisruptionBudget";
+
+/// How long to wait after a throttling 429 that names no time (APF sends `Retry-After: 1`
+/// as a header, which the client does not keep).
+const DEFAULT_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What an eviction's error answer means, as kubectl reads it: a 429 is a budget's refusal
+/// when it names the budget (cause `DisruptionBudget`, or the message), else throttling
+/// by the server (APF answers plain text `Too many requests, please try again later.`); a
+/// 403 with cause `NamespaceTerminating` is retried. Anything else is an error.
+pub fn classify_eviction_error(e: kube::Error) -> Result<Evicted, kube::Error> {
+    let kube::Error::Api(s) = &e else {
+        return Err(e);
+    };
+    let causes = s
+        .details
+        .as_ref()
+        .map(|d| d.causes.as_slice())
+        .unwrap_or(&[]);
+    let has_cause = |reason: &str| causes.iter().any(|c| c.reason == reason);
+    match s.code {
+        429 if has_cause(DISRUPTION_BUDGET_CAUSE) || s.message.contains("disruption budget") => {
+            Ok(Evicted::Refused(s.message.clone()))
+        }
+        429 => {
+            let secs = s
+                .details
+                .as_ref()
+                .map(|d| d.retry_after_seconds)
+                .unwrap_or(0);
+            Ok(Evicted::Throttled {
+                message: s.message.clone(),
+                retry_after: if secs > 0 {
+                    std::time::Duration::from_secs(secs.into())
+                } else {
+                    DEFAULT_RETRY_AFTER
+                },
+            })
+        }
+        403 if has_cause(NAMESPACE_TERMINATING_CAUSE) => {
+            Ok(Evicted::NamespaceTerminating(s.message.clone()))
+        }
+        404 => Ok(Evicted::Gone),
+        _ => Err(e),
+    }
 }
 
 /// POSTs a policy/v1 Eviction for the pod. The body is written here because kube-rs's
@@ -179,10 +272,24 @@ pub async fn evict(
         .await;
     match answer {
         Ok(_) => Ok(Evicted::Accepted),
-        Err(kube::Error::Api(s)) if s.code == 429 => Ok(Evicted::Refused(s.message.clone())),
-        Err(e) if is_not_found(&e) => Ok(Evicted::Gone),
-        Err(e) => Err(e),
+        Err(e) => classify_eviction_error(e),
     }
+}
+
+/// Is pod `namespace/name` with `uid` being deleted (or gone)?
+pub async fn is_terminating(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+) -> Result<bool, kube::Error> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    Ok(match api.get_opt(name).await? {
+        None => true,
+        Some(p) => {
+            p.metadata.uid.as_deref() != Some(uid) || p.metadata.deletion_timestamp.is_some()
+        }
+    })
 }
 
 /// Deletes the pod directly (no disruption budget check); `Ok(false)` when already gone.
@@ -201,21 +308,6 @@ pub async fn delete(
         Ok(_) => Ok(true),
         Err(e) if is_not_found(&e) => Ok(false),
         Err(e) => Err(e),
-    }
-}
-
-/// True when the pod `namespace/name` with `uid` no longer exists (NotFound, or the name
-/// now belongs to a new pod, as with StatefulSets).
-pub async fn is_gone(
-    client: &kube::Client,
-    namespace: &str,
-    name: &str,
-    uid: &str,
-) -> Result<bool, kube::Error> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    match api.get_opt(name).await? {
-        None => Ok(true),
-        Some(p) => Ok(p.metadata.uid.as_deref() != Some(uid)),
     }
 }
 
@@ -262,36 +354,136 @@ mod tests {
             force: true,
             delete_emptydir_data: true,
         };
+        let d = |p: &Pod, rules| disposition(p, rules, false);
         assert_eq!(
-            disposition(&pod(Some("ReplicaSet")), strict),
-            Disposition::Evict
+            d(&pod(Some("ReplicaSet")), strict),
+            Disposition::Evict(None)
         );
         assert_eq!(
-            disposition(&pod(Some("DaemonSet")), strict),
+            d(&pod(Some("DaemonSet")), strict),
             Disposition::Skip("DaemonSet-managed")
         );
         let mut mirror = pod(Some("Node"));
         mirror.metadata.annotations = Some([(MIRROR_ANNOTATION.to_string(), "x".into())].into());
-        assert_eq!(disposition(&mirror, all), Disposition::Skip("mirror pod"));
+        assert_eq!(d(&mirror, all), Disposition::Skip("mirror pod"));
         assert!(matches!(
-            disposition(&pod(None), strict),
+            d(&pod(None), strict),
             Disposition::Refuse {
                 option: "force",
                 ..
             }
         ));
-        assert_eq!(disposition(&pod(None), all), Disposition::Evict);
+        assert_eq!(d(&pod(None), all), Disposition::Evict(None));
         let scratch = with_empty_dir(pod(Some("ReplicaSet")));
         assert!(matches!(
-            disposition(&scratch, strict),
+            d(&scratch, strict),
             Disposition::Refuse {
                 option: "delete-emptydir-data",
                 ..
             }
         ));
-        assert_eq!(disposition(&scratch, all), Disposition::Evict);
+        assert_eq!(d(&scratch, all), Disposition::Evict(None));
         let mut done = pod(None);
         done.status.as_mut().unwrap().phase = Some("Succeeded".into());
-        assert_eq!(disposition(&done, strict), Disposition::Evict);
+        assert_eq!(d(&done, strict), Disposition::Evict(None));
+    }
+
+    #[test]
+    fn finished_daemonset_pods_go_and_orphaned_ones_need_force() {
+        let strict = DrainRules::default();
+        let force = DrainRules {
+            force: true,
+            ..Default::default()
+        };
+        let mut failed = pod(Some("DaemonSet"));
+        failed.status.as_mut().unwrap().phase = Some("Failed".into());
+        assert_eq!(
+            disposition(&failed, strict, false),
+            Disposition::Evict(Some("finished DaemonSet pod"))
+        );
+        assert_eq!(live_daemonset_owner(&failed), None, "no lookup for it");
+        let running = pod(Some("DaemonSet"));
+        assert_eq!(
+            live_daemonset_owner(&running),
+            Some(("default".into(), "o".into()))
+        );
+        assert!(matches!(
+            disposition(&running, strict, true),
+            Disposition::Refuse {
+                option: "force",
+                ..
+            }
+        ));
+        assert!(matches!(
+            disposition(&running, force, true),
+            Disposition::Evict(Some(_))
+        ));
+    }
+
+    fn api_error(code: u16, body: serde_json::Value) -> kube::Error {
+        let mut status: kube::core::Status = serde_json::from_value(body).unwrap();
+        status.code = code;
+        kube::Error::Api(status.boxed())
+    }
+
+    #[test]
+    fn eviction_errors_are_told_apart_as_kubectl_does() {
+        // The disruption controller's refusal (policy/v1 eviction REST).
+        let pdb = api_error(
+            429,
+            serde_json::json!({
+                "message": "Cannot evict pod as it would violate the pod's disruption budget.",
+                "reason": "TooManyRequests",
+                "details": { "causes": [{ "reason": "DisruptionBudget", "message": "The disruption budget web needs 2 healthy pods and has 2 currently" }] }
+            }),
+        );
+        assert!(matches!(
+            classify_eviction_error(pdb),
+            Ok(Evicted::Refused(m)) if m.contains("disruption budget")
+        ));
+        // APF's answer is plain text; the client turns it into a Status with the code.
+        let apf = kube::Error::Api(
+            kube::core::Status::failure(
+                "Too many requests, please try again later.",
+                "Failed to parse error data",
+            )
+            .with_code(429)
+            .boxed(),
+        );
+        assert!(matches!(
+            classify_eviction_error(apf),
+            Ok(Evicted::Throttled { retry_after, .. }) if retry_after == std::time::Duration::from_secs(1)
+        ));
+        let max_inflight = api_error(
+            429,
+            serde_json::json!({ "message": "storage is re-initializing", "reason": "TooManyRequests", "details": { "retryAfterSeconds": 3 } }),
+        );
+        assert!(matches!(
+            classify_eviction_error(max_inflight),
+            Ok(Evicted::Throttled { retry_after, .. }) if retry_after == std::time::Duration::from_secs(3)
+        ));
+        // NamespaceLifecycle admission in a terminating namespace.
+        let terminating = api_error(
+            403,
+            serde_json::json!({
+                "message": "pods \"web\" is forbidden: unable to create new content in namespace x because it is being terminated",
+                "reason": "Forbidden",
+                "details": { "causes": [{ "reason": "NamespaceTerminating", "message": "namespace x is being terminated" }] }
+            }),
+        );
+        assert!(matches!(
+            classify_eviction_error(terminating),
+            Ok(Evicted::NamespaceTerminating(_))
+        ));
+        let rbac = api_error(
+            403,
+            serde_json::json!({ "message": "forbidden", "reason": "Forbidden" }),
+        );
+        assert!(
+            classify_eviction_error(rbac).is_err(),
+            "an RBAC 403 is an error"
+        );
+        let gone = api_error(404, serde_json::json!({ "reason": "NotFound" }));
+        assert!(matches!(classify_eviction_error(gone), Ok(Evicted::Gone)));
     }
 }

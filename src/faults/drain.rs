@@ -1,8 +1,11 @@
-//! `drain`: `kubectl drain --ignore-daemonsets` semantics. Cordon, then evict every pod on
-//! the node through the policy/v1 Eviction API (429s from disruption budgets retried until
-//! the drain timeout), wait until each is gone, then watch for its replacement to be Ready.
-//! Reverted by uncordoning (if the node was schedulable before).
+//! `drain`: `kubectl drain --ignore-daemonsets` semantics. Cordon every target first (so
+//! no replacement lands on a node about to be drained), then, node after node, evict
+//! every pod through the policy/v1 Eviction API (429s from disruption budgets retried
+//! until the drain timeout) and wait until each is gone; replacements are awaited from a
+//! watch while the next node drains. Reverted by uncordoning (if the node was schedulable
+//! before and nobody else cordoned it since: see `Uncordon`).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +13,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::access::cluster_client;
-use super::drain_pods::{self, EvictionPlan, PodPlan};
+use super::drain_pods::{self, Drainer, EvictionPlan, PodPlan};
 use super::k8s_nodes::{self, TargetNode};
 use super::{prepared, FaultError, FaultKind, Prepared};
 use crate::cluster::pods::{self, Disposition, DrainRules};
@@ -125,6 +128,7 @@ impl FaultKind for DrainFault {
         let spec = self.clone();
         prepared::boxed(async move {
             let client = cluster_client(&ctx).await?;
+            let request_timeout = ctx.cluster.settings.effective_timeout();
             let targets = k8s_nodes::resolve(&client, &spec.nodes).await?;
             let mut plans = Vec::new();
             for t in &targets {
@@ -132,6 +136,7 @@ impl FaultKind for DrainFault {
             }
             Ok(PreparedDrain {
                 client,
+                request_timeout,
                 targets,
                 plans,
                 spec,
@@ -147,10 +152,13 @@ async fn plan_node(
     rules: DrainRules,
 ) -> Result<Vec<PodPlan>, FaultError> {
     let on_node = pods::on_node(client, node).await.map_err(FaultError)?;
+    let orphaned = orphaned_daemonsets(client, &on_node).await?;
     let mut refused = Vec::new();
     let mut plans = Vec::new();
     for pod in &on_node {
-        match pods::disposition(pod, rules) {
+        let owner = pods::live_daemonset_owner(pod);
+        let is_orphan = owner.is_some_and(|o| orphaned.contains(&o));
+        match pods::disposition(pod, rules, is_orphan) {
             Disposition::Refuse { reason, option } => refused.push(format!(
                 "{} ({reason}; set `{option}: true`)",
                 pods::full_name(pod)
@@ -167,8 +175,31 @@ async fn plan_node(
     Ok(plans)
 }
 
+/// The DaemonSets (namespace, name) that running pods of the node name but that no longer
+/// exist, read once each as kubectl does.
+async fn orphaned_daemonsets(
+    client: &kube::Client,
+    on_node: &[k8s_openapi::api::core::v1::Pod],
+) -> Result<BTreeSet<(String, String)>, FaultError> {
+    let owners: BTreeSet<(String, String)> = on_node
+        .iter()
+        .filter_map(pods::live_daemonset_owner)
+        .collect();
+    let mut orphaned = BTreeSet::new();
+    for (ns, name) in owners {
+        let exists = pods::daemonset_exists(client, &ns, &name)
+            .await
+            .map_err(|e| FaultError(format!("cannot read DaemonSet {ns}/{name}: {e}")))?;
+        if !exists {
+            orphaned.insert((ns, name));
+        }
+    }
+    Ok(orphaned)
+}
+
 struct PreparedDrain {
     client: kube::Client,
+    request_timeout: std::time::Duration,
     targets: Vec<TargetNode>,
     /// Per target node, as seen at prepare time (re-read before evicting).
     plans: Vec<Vec<PodPlan>>,
@@ -204,15 +235,27 @@ impl Prepared for PreparedDrain {
     fn inject(self: Box<Self>) -> BoxFuture<'static, Result<serde_json::Value, FaultError>> {
         Box::pin(async move {
             let plan = self.spec.eviction_plan();
-            let mut nodes = Vec::new();
+            let deadline = tokio::time::Instant::now() + plan.timeout;
+            // Every target first, as `kubectl drain A B` does, so the pods evicted from
+            // one node are not rescheduled onto the next.
+            let mut cordoned = Vec::new();
             for t in &self.targets {
                 k8s_nodes::cordon(&self.client, &t.node).await?;
+                cordoned.push(chrono::Utc::now());
+            }
+            let drainer = Drainer::new(self.client.clone(), self.request_timeout, plan);
+            let mut nodes = Vec::new();
+            for (t, cordoned_at) in self.targets.iter().zip(cordoned) {
                 // Pods may have changed since prepare: decide again, as kubectl does after cordoning.
                 let pods = plan_node(&self.client, &t.node, self.spec.rules()).await?;
-                let report = drain_pods::drain(&self.client, &t.node, pods, &plan).await?;
-                nodes.push(report);
+                nodes.push(drainer.drain(&t.node, cordoned_at, pods, deadline).await?);
             }
-            Ok(serde_json::json!({ "nodes": nodes }))
+            let mut reports = Vec::new();
+            for (mut node, pending) in nodes {
+                Drainer::replacements(&mut node, pending).await;
+                reports.push(node);
+            }
+            Ok(serde_json::json!({ "nodes": reports }))
         })
     }
 }

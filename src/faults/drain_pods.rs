@@ -1,20 +1,24 @@
 //! Evicting the pods of one node and following each: eviction requested, refusals by
-//! disruption budgets, gone, and its replacement Ready (where and when).
+//! disruption budgets, throttling by the server, gone, and its replacement Ready (where
+//! and when). Gone-ness and replacements come from one watch per namespace
+//! (`drain_watch`), not from requests per pod.
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Pod;
 use serde::Serialize;
+use tokio::sync::{oneshot, Semaphore};
 
+use super::drain_watch::{self, Watches};
 use super::FaultError;
 use crate::cluster::pods::{self, Disposition, Evicted};
 
-/// How often gone-ness and replacements are polled (the fake API has no watch; a poll is
-/// also what kubectl does while waiting for deletion).
-const POLL: Duration = Duration::from_millis(200);
+/// Eviction (or delete) requests in flight at once, all nodes together: enough that 500
+/// pods take a fraction of a second, few enough that the server's priority-and-fairness
+/// queues do not answer 429.
+const MAX_IN_FLIGHT: usize = 32;
 
 /// How pods are evicted.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +45,12 @@ pub struct PodPlan {
     pub owner_uid: Option<String>,
     /// Why it is left alone, when it is.
     pub skipped: Option<&'static str>,
+    /// What kubectl would warn about it (finished or orphaned DaemonSet pod).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
+    /// Its controller replaces it (managed, not a DaemonSet's, not finished).
+    #[serde(skip)]
+    pub replaced: bool,
 }
 
 impl PodPlan {
@@ -58,6 +68,11 @@ impl PodPlan {
                 Disposition::Skip(why) => Some(why),
                 _ => None,
             },
+            note: match d {
+                Disposition::Evict(note) => note,
+                _ => None,
+            },
+            replaced: owner.is_some_and(|o| o.kind != "DaemonSet") && !pods::is_finished(pod),
         }
     }
 }
@@ -92,10 +107,20 @@ pub struct PodOutcome {
     pub pod: String,
     pub uid: String,
     pub owner: Option<String>,
+    /// What kubectl would warn about it (finished or orphaned DaemonSet pod).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
     pub eviction_requested_at: Option<DateTime<Utc>>,
-    /// Refusals (429) before the eviction was accepted.
+    /// When the request that was accepted was sent.
+    pub eviction_accepted_at: Option<DateTime<Utc>>,
+    /// Refusals by a PodDisruptionBudget (429 naming the budget) before the eviction was
+    /// accepted.
     pub retries: u32,
     pub last_refusal: Option<String>,
+    /// 429s from the server's own protection (API priority and fairness), not a budget.
+    pub throttled: u32,
+    /// 403s because the namespace was terminating, retried as kubectl does.
+    pub namespace_terminating: u32,
     pub gone_at: Option<DateTime<Utc>>,
     /// From the first eviction request to gone, in milliseconds.
     pub gone_after_ms: Option<u64>,
@@ -108,21 +133,29 @@ pub struct Replacement {
     pub pod: String,
     pub node: String,
     /// When it turned Ready: the Ready condition's `lastTransitionTime`, kept between the
-    /// last poll that saw it not Ready and `seen_ready_at`; `seen_ready_at` without one.
+    /// last event that showed it not Ready and `seen_ready_at`; `seen_ready_at` without one.
     pub ready_at: DateTime<Utc>,
-    /// When kubedrill's poll first saw it Ready.
+    /// When kubedrill's watch first saw it Ready.
     pub seen_ready_at: DateTime<Utc>,
-    /// From the evicted pod being gone to its replacement Ready, in milliseconds.
-    pub ready_after_gone_ms: u64,
+    /// From the evicted pod being gone to its replacement Ready, in milliseconds; negative
+    /// when the replacement was Ready before the old pod was gone (an overlap).
+    pub ready_after_gone_ms: i64,
 }
 
 /// The drain of one node, for the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeDrain {
     pub node: String,
+    /// When kubedrill's cordon of it was answered (every target is cordoned before the
+    /// first eviction).
+    pub cordoned_at: DateTime<Utc>,
     pub started_at: DateTime<Utc>,
     /// Until every evicted pod was gone, in milliseconds.
     pub drain_ms: u64,
+    /// Over its pods: budget refusals, throttling 429s, terminating-namespace 403s.
+    pub pdb_refusals: u32,
+    pub throttled: u32,
+    pub namespace_terminating: u32,
     pub skipped: Vec<PodPlan>,
     pub pods: Vec<PodOutcome>,
 }
@@ -133,143 +166,245 @@ fn update(outcomes: &Outcomes, i: usize, f: impl FnOnce(&mut PodOutcome)) {
     f(&mut outcomes.lock().unwrap_or_else(|p| p.into_inner())[i]);
 }
 
-/// Evicts every non-skipped pod of `node` concurrently and waits until each is gone, within
-/// the drain timeout; each pod's replacement is watched from the moment that pod is gone,
-/// within the replacement timeout.
-pub async fn drain(
-    client: &kube::Client,
-    node: &str,
-    plans: Vec<PodPlan>,
-    plan: &EvictionPlan,
-) -> Result<NodeDrain, FaultError> {
-    let started_at = Utc::now();
-    let started = Instant::now();
-    let (skipped, evict): (Vec<PodPlan>, Vec<PodPlan>) =
-        plans.into_iter().partition(|p| p.skipped.is_some());
-    let known = existing_uids(client, &evict).await?;
-    let outcomes: Outcomes = Arc::new(Mutex::new(
-        evict
-            .iter()
-            .map(|p| PodOutcome {
-                pod: p.pod.clone(),
-                uid: p.uid.clone(),
-                owner: p.owner.clone(),
-                ..Default::default()
-            })
-            .collect(),
-    ));
-    let claimed = Mutex::new(known);
-    let deadline = tokio::time::Instant::from_std(started + plan.timeout);
-    let all = futures::future::try_join_all(evict.iter().enumerate().map(|(i, p)| {
-        let (outcomes, claimed) = (&outcomes, &claimed);
-        async move {
-            let gone =
-                tokio::time::timeout_at(deadline, evict_until_gone(client, p, plan, outcomes, i))
-                    .await
-                    .map_err(|_| None)?
-                    .map_err(Some)?;
-            if p.owner_uid.is_some() && !plan.replacement_timeout.is_zero() {
-                let watch = watch_replacement(client, p, started_at, claimed, outcomes, i);
-                let _ = tokio::time::timeout(plan.replacement_timeout, watch).await;
-            }
-            Ok::<Instant, Option<FaultError>>(gone)
-        }
-    }));
-    let gone = match all.await {
-        Err(None) => return Err(timeout_error(node, plan.timeout, &outcomes)),
-        Err(Some(e)) => return Err(e),
-        Ok(gone) => gone,
-    };
-    let last_gone = gone.into_iter().max().unwrap_or(started);
-    let drain_ms = last_gone.duration_since(started).as_millis() as u64;
-    let pods = outcomes.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    Ok(NodeDrain {
-        node: node.to_string(),
-        started_at,
-        drain_ms,
-        skipped,
-        pods,
-    })
+/// What every node's drain shares: the client, one watch per namespace, the bound on
+/// requests in flight.
+pub struct Drainer {
+    client: kube::Client,
+    watches: Watches,
+    slots: Semaphore,
+    plan: EvictionPlan,
 }
 
-/// Uids of every pod in the namespaces involved, so pre-existing siblings are never taken
-/// for replacements.
-async fn existing_uids(
-    client: &kube::Client,
-    evict: &[PodPlan],
-) -> Result<BTreeSet<String>, FaultError> {
-    let namespaces: BTreeSet<&str> = evict.iter().map(|p| p.namespace.as_str()).collect();
-    let mut uids = BTreeSet::new();
-    for ns in namespaces {
-        let found = pods::matching(client, ns, None)
-            .await
-            .map_err(|e| FaultError(format!("cannot list pods in {ns}: {e}")))?;
-        uids.extend(found.iter().map(|p| pods::uid(p).to_string()));
-    }
-    Ok(uids)
-}
-
-async fn evict_until_gone(
-    client: &kube::Client,
-    p: &PodPlan,
-    plan: &EvictionPlan,
-    outcomes: &Outcomes,
+/// A replacement still awaited when a node's pods are all gone.
+pub struct Pending {
     i: usize,
-) -> Result<Instant, FaultError> {
-    let requested = Instant::now();
-    update(outcomes, i, |o| o.eviction_requested_at = Some(Utc::now()));
-    let fail = |e: kube::Error| FaultError(format!("cannot evict {}: {e}", p.pod));
-    loop {
-        let answer = if plan.disable_eviction {
-            pods::delete(client, &p.namespace, &p.name, plan.grace_period_seconds)
-                .await
-                .map(|deleted| {
-                    if deleted {
-                        Evicted::Accepted
-                    } else {
-                        Evicted::Gone
-                    }
-                })
-        } else {
-            pods::evict(client, &p.namespace, &p.name, plan.grace_period_seconds).await
-        };
-        match answer.map_err(fail)? {
-            Evicted::Accepted | Evicted::Gone => break,
-            Evicted::Refused(why) => {
-                update(outcomes, i, |o| {
-                    o.retries += 1;
-                    o.last_refusal = Some(why);
-                });
-                tokio::time::sleep(plan.retry_interval).await;
-            }
+    rx: oneshot::Receiver<drain_watch::Ready>,
+    until: tokio::time::Instant,
+}
+
+impl Drainer {
+    pub fn new(client: kube::Client, request_timeout: Duration, plan: EvictionPlan) -> Self {
+        Self {
+            watches: Watches::new(client.clone(), request_timeout),
+            client,
+            slots: Semaphore::new(MAX_IN_FLIGHT),
+            plan,
         }
     }
-    loop {
-        let gone = pods::is_gone(client, &p.namespace, &p.name, &p.uid).await;
-        if gone.map_err(|e| FaultError(format!("cannot check {}: {e}", p.pod)))? {
-            let after = requested.elapsed().as_millis() as u64;
-            update(outcomes, i, |o| {
-                o.gone_at = Some(Utc::now());
-                o.gone_after_ms = Some(after);
-            });
-            return Ok(Instant::now());
+
+    /// Evicts every non-skipped pod of `node` concurrently and waits until each is gone,
+    /// by `deadline`; returns the node's report and the replacements still awaited (see
+    /// [`Drainer::replacements`]), so the next node does not wait for them.
+    pub async fn drain(
+        &self,
+        node: &str,
+        cordoned_at: DateTime<Utc>,
+        plans: Vec<PodPlan>,
+        deadline: tokio::time::Instant,
+    ) -> Result<(NodeDrain, Vec<Pending>), FaultError> {
+        let started_at = Utc::now();
+        let (skipped, evict): (Vec<PodPlan>, Vec<PodPlan>) =
+            plans.into_iter().partition(|p| p.skipped.is_some());
+        let outcomes: Outcomes = Arc::new(Mutex::new(
+            evict
+                .iter()
+                .map(|p| PodOutcome {
+                    pod: p.pod.clone(),
+                    uid: p.uid.clone(),
+                    owner: p.owner.clone(),
+                    note: p.note,
+                    ..Default::default()
+                })
+                .collect(),
+        ));
+        let mut watches = Vec::new();
+        for p in &evict {
+            watches.push(self.watches.of(&p.namespace).await.map_err(FaultError)?);
         }
-        tokio::time::sleep(POLL).await;
+        let all = futures::future::join_all(evict.iter().enumerate().map(|(i, p)| {
+            let (outcomes, watch) = (&outcomes, &watches[i]);
+            async move {
+                let evicted = tokio::time::timeout_at(deadline, async {
+                    let after = self.evict(p, outcomes, i).await?;
+                    let gone = watch.gone(&p.uid);
+                    let gone_at = gone
+                        .await
+                        .map_err(|_| FaultError(format!("the watch of {} ended", p.namespace)))?;
+                    Ok::<_, FaultError>((after, gone_at))
+                })
+                .await;
+                let (after, gone_at) = match evicted {
+                    Err(_) => return Err(None),
+                    Ok(Err(e)) => return Err(Some(e)),
+                    Ok(Ok(x)) => x,
+                };
+                update(outcomes, i, |o| {
+                    o.gone_at = Some(gone_at);
+                    o.gone_after_ms = o
+                        .eviction_requested_at
+                        .map(|r| (gone_at - r).num_milliseconds().max(0) as u64);
+                });
+                let pending = match &p.owner_uid {
+                    Some(owner) if p.replaced && !self.plan.replacement_timeout.is_zero() => {
+                        Some(Pending {
+                            i,
+                            rx: watch.replacement(owner, after),
+                            until: tokio::time::Instant::now() + self.plan.replacement_timeout,
+                        })
+                    }
+                    _ => None,
+                };
+                Ok((gone_at, pending))
+            }
+        }));
+        let mut done = Vec::new();
+        let mut timed_out = false;
+        for r in all.await {
+            match r {
+                Ok(x) => done.push(x),
+                Err(Some(e)) => return Err(e),
+                Err(None) => timed_out = true,
+            }
+        }
+        if timed_out {
+            let errors: Vec<String> = watches.iter().filter_map(|w| w.last_error()).collect();
+            return Err(timeout_error(node, self.plan.timeout, &outcomes, &errors));
+        }
+        let (gone, pending): (Vec<DateTime<Utc>>, Vec<Option<Pending>>) = done.into_iter().unzip();
+        let last_gone = gone.into_iter().max().unwrap_or(started_at);
+        let pods = outcomes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let sum = |f: fn(&PodOutcome) -> u32| pods.iter().map(f).sum();
+        Ok((
+            NodeDrain {
+                node: node.to_string(),
+                cordoned_at,
+                started_at,
+                drain_ms: (last_gone - started_at).num_milliseconds().max(0) as u64,
+                pdb_refusals: sum(|o| o.retries),
+                throttled: sum(|o| o.throttled),
+                namespace_terminating: sum(|o| o.namespace_terminating),
+                skipped,
+                pods,
+            },
+            pending.into_iter().flatten().collect(),
+        ))
+    }
+
+    /// Waits for the replacements `pending` (each within the replacement timeout from its
+    /// pod being gone) and records them in `node`.
+    pub async fn replacements(node: &mut NodeDrain, pending: Vec<Pending>) {
+        let found = futures::future::join_all(
+            pending
+                .into_iter()
+                .map(|p| async move { (p.i, tokio::time::timeout_at(p.until, p.rx).await) }),
+        )
+        .await;
+        for (i, ready) in found {
+            let Ok(Ok(ready)) = ready else { continue };
+            let o = &mut node.pods[i];
+            let gone = o.gone_at.unwrap_or(ready.seen_at);
+            o.replacement = Some(Replacement {
+                pod: ready.pod,
+                node: ready.node,
+                ready_at: ready.ready_at,
+                seen_ready_at: ready.seen_at,
+                ready_after_gone_ms: (ready.ready_at - gone).num_milliseconds(),
+            });
+        }
+    }
+
+    /// Requests the eviction (or deletion) until accepted; returns the instant the accepted
+    /// request was sent (its replacement is a pod first seen after it).
+    async fn evict(
+        &self,
+        p: &PodPlan,
+        outcomes: &Outcomes,
+        i: usize,
+    ) -> Result<Instant, FaultError> {
+        update(outcomes, i, |o| o.eviction_requested_at = Some(Utc::now()));
+        let fail = |e: kube::Error| FaultError(format!("cannot evict {}: {e}", p.pod));
+        let plan = &self.plan;
+        loop {
+            let slot = self.slots.acquire().await.expect("never closed");
+            let (sent, sent_at) = (Instant::now(), Utc::now());
+            let answer = if plan.disable_eviction {
+                match pods::delete(
+                    &self.client,
+                    &p.namespace,
+                    &p.name,
+                    plan.grace_period_seconds,
+                )
+                .await
+                {
+                    Ok(true) => Ok(Evicted::Accepted),
+                    Ok(false) => Ok(Evicted::Gone),
+                    Err(e) => pods::classify_eviction_error(e),
+                }
+            } else {
+                pods::evict(
+                    &self.client,
+                    &p.namespace,
+                    &p.name,
+                    plan.grace_period_seconds,
+                )
+                .await
+            };
+            drop(slot);
+            match answer.map_err(fail)? {
+                Evicted::Accepted | Evicted::Gone => {
+                    update(outcomes, i, |o| o.eviction_accepted_at = Some(sent_at));
+                    return Ok(sent);
+                }
+                Evicted::Refused(why) => {
+                    update(outcomes, i, |o| {
+                        o.retries += 1;
+                        o.last_refusal = Some(why);
+                    });
+                    tokio::time::sleep(plan.retry_interval).await;
+                }
+                Evicted::Throttled { retry_after, .. } => {
+                    update(outcomes, i, |o| o.throttled += 1);
+                    tokio::time::sleep(retry_after).await;
+                }
+                Evicted::NamespaceTerminating(_) => {
+                    // kubectl: a pod already being deleted is waited for; else retried.
+                    let terminating =
+                        pods::is_terminating(&self.client, &p.namespace, &p.name, &p.uid)
+                            .await
+                            .map_err(fail)?;
+                    if terminating {
+                        update(outcomes, i, |o| o.eviction_accepted_at = Some(sent_at));
+                        return Ok(sent);
+                    }
+                    update(outcomes, i, |o| o.namespace_terminating += 1);
+                    tokio::time::sleep(plan.retry_interval).await;
+                }
+            }
+        }
     }
 }
 
 /// The drain's failure with every pod's outcome so far, since the report gets no
 /// `NodeDrain` for a drain that did not finish.
-fn timeout_error(node: &str, timeout: Duration, outcomes: &Outcomes) -> FaultError {
+fn timeout_error(
+    node: &str,
+    timeout: Duration,
+    outcomes: &Outcomes,
+    watch_errors: &[String],
+) -> FaultError {
     let outcomes = outcomes.lock().unwrap_or_else(|p| p.into_inner());
     let left = outcomes.iter().filter(|o| o.gone_at.is_none()).count();
     let pods: Vec<String> = outcomes.iter().map(PodOutcome::compact).collect();
-    FaultError(format!(
+    let mut text = format!(
         "drain of {node} did not finish within {}: {left} of {} pod(s) still there; {}",
         humantime::format_duration(timeout),
         outcomes.len(),
         pods.join("; ")
-    ))
+    );
+    if !watch_errors.is_empty() {
+        text.push_str(&format!(" ({})", watch_errors.join("; ")));
+    }
+    FaultError(text)
 }
 
 impl PodOutcome {
@@ -285,82 +420,22 @@ impl PodOutcome {
         if let Some(why) = &self.last_refusal {
             parts.push(format!("last refusal: {why}"));
         }
+        if self.throttled > 0 {
+            parts.push(format!(
+                "throttled (429 without a budget) {} time(s)",
+                self.throttled
+            ));
+        }
+        if self.namespace_terminating > 0 {
+            parts.push(format!(
+                "namespace terminating (403) {} time(s)",
+                self.namespace_terminating
+            ));
+        }
         parts.push(match self.gone_after_ms {
             Some(ms) => format!("gone after {ms}ms"),
             None => "still there".to_string(),
         });
         format!("{}: {}", self.pod, parts.join(", "))
     }
-}
-
-/// Until the evicted pod `p` (which has a controller) has a Ready replacement: a pod of the
-/// same controller that did not exist when the drain started and that no other evicted pod
-/// took (the caller bounds it).
-async fn watch_replacement(
-    client: &kube::Client,
-    p: &PodPlan,
-    drain_started: DateTime<Utc>,
-    claimed: &Mutex<BTreeSet<String>>,
-    outcomes: &Outcomes,
-    i: usize,
-) {
-    let owner = p.owner_uid.as_deref();
-    // Not Ready at the previous poll's request: the replacement turned Ready after that.
-    let mut not_ready_since = drain_started;
-    loop {
-        let asked_at = Utc::now();
-        if let Ok(found) = pods::matching(client, &p.namespace, None).await {
-            let seen_at = Utc::now();
-            let mut claimed = claimed.lock().unwrap_or_else(|p| p.into_inner());
-            let new = found.iter().find(|c| {
-                pods::is_ready(c)
-                    && !claimed.contains(pods::uid(c))
-                    && pods::controller(c).map(|o| o.uid.as_str()) == owner
-            });
-            if let Some(new) = new {
-                claimed.insert(pods::uid(new).to_string());
-                let ready_at = ready_time(new, not_ready_since, seen_at);
-                record_replacement(outcomes, i, new, ready_at, seen_at);
-                return;
-            }
-            not_ready_since = asked_at;
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// When `pod` turned Ready: its Ready condition's `lastTransitionTime` when the server gives
-/// one, kept within what the polls saw (not Ready at `after`, Ready at `seen_at`), since the
-/// server's clock may be skewed and real servers give whole seconds; else `seen_at`.
-fn ready_time(pod: &Pod, after: DateTime<Utc>, seen_at: DateTime<Utc>) -> DateTime<Utc> {
-    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
-    let transition = conditions
-        .into_iter()
-        .flatten()
-        .find(|c| c.type_ == "Ready" && c.status == "True")
-        .and_then(|c| c.last_transition_time.as_ref())
-        .and_then(|t| DateTime::from_timestamp(t.0.as_second(), t.0.subsec_nanosecond() as u32));
-    match transition {
-        Some(t) if after <= seen_at => t.clamp(after, seen_at),
-        Some(_) | None => seen_at,
-    }
-}
-
-fn record_replacement(
-    outcomes: &Outcomes,
-    i: usize,
-    new: &Pod,
-    ready_at: DateTime<Utc>,
-    seen_at: DateTime<Utc>,
-) {
-    update(outcomes, i, |o| {
-        let gone = o.gone_at.unwrap_or(seen_at);
-        o.replacement = Some(Replacement {
-            pod: pods::full_name(new),
-            node: pods::node_of(new).to_string(),
-            ready_at,
-            seen_ready_at: seen_at,
-            ready_after_gone_ms: (ready_at - gone).num_milliseconds().max(0) as u64,
-        });
-    });
 }

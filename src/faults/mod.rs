@@ -7,6 +7,7 @@ mod command;
 mod cordon;
 mod drain;
 mod drain_pods;
+mod drain_watch;
 mod effect;
 mod etcd_partition;
 mod k8s_nodes;

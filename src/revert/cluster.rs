@@ -14,7 +14,8 @@ use crate::engine::RunContext;
 const POLL: Duration = Duration::from_millis(250);
 
 /// Make a node schedulable again. Only journaled for nodes that were schedulable before the
-/// fault, so a node someone else had cordoned stays cordoned.
+/// fault, so a node someone else had cordoned stays cordoned; and a node someone else
+/// cordoned again while the fault held stays cordoned too (the revert says so).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Uncordon {
@@ -30,15 +31,26 @@ impl Undo for Uncordon {
         vec![format!("{} uncordon {}", kubectl(ctx), self.node)]
     }
 
-    fn run<'a>(&'a self, ctx: &'a RunContext) -> BoxFuture<'a, Result<(), String>> {
+    /// Re-reads the node and uncordons it only while kubedrill's cordon is the one in
+    /// place (`nodes::uncordon_if_ours`); the details say which case it was.
+    fn run_reported<'a>(
+        &'a self,
+        ctx: &'a RunContext,
+    ) -> BoxFuture<'a, Result<serde_json::Value, String>> {
         Box::pin(async move {
             let client = ctx.cluster.client().await?;
-            match nodes::set_unschedulable(&client, &self.node, false).await {
-                Ok(()) => Ok(()),
-                // A node that no longer exists has nothing left to uncordon.
-                Err(e) if nodes::is_not_found(&e) => Ok(()),
-                Err(e) => Err(format!("cannot uncordon {}: {e}", self.node)),
-            }
+            let result = match nodes::uncordon_if_ours(&client, &self.node).await? {
+                nodes::Uncordoned::Done => "uncordoned".to_string(),
+                nodes::Uncordoned::AlreadySchedulable => {
+                    format!("node {} was schedulable already", self.node)
+                }
+                nodes::Uncordoned::NodeGone => format!("node {} no longer exists", self.node),
+                nodes::Uncordoned::LeftToOthers(why) => {
+                    tracing::warn!("{why}");
+                    why
+                }
+            };
+            Ok(serde_json::json!({ "result": result }))
         })
     }
 }

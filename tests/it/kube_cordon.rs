@@ -1,5 +1,7 @@
 //! The cordon fault and the context guard against the real lab, on the test's own nodes.
 
+use std::time::Duration;
+
 use kubedrill::revert::RevertAction;
 
 use crate::kube_fixture::{fault, inject, one_fault_scenario, revert_all, Target};
@@ -110,4 +112,79 @@ async fn the_context_guard_refuses_a_command_line_context_the_scenario_does_not_
         .await;
     assert_eq!(allowed.report.exit_code, 0, "{:?}", allowed.report.reason);
     assert!(!own.cordoned(node));
+}
+
+/// The field managers that own the node's `spec.unschedulable`, from the server.
+fn cordon_owners(own: &OwnNodes, node: &str) -> Vec<String> {
+    let out = own
+        .lab
+        .kubectl(&["get", "node", node, "--show-managed-fields", "-o", "json"]);
+    let node: serde_json::Value = serde_json::from_str(&out).unwrap();
+    node["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["fieldsV1"]["f:spec"]["f:unschedulable"].is_object())
+        .map(|e| e["manager"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_revert_leaves_a_node_someone_else_cordoned_meanwhile_and_says_so() {
+    let own = OwnNodes::new("cordon-other", 2);
+    let target = Target::lab(&own);
+    let (mine, theirs) = (own.nodes[0].clone(), own.nodes[1].clone());
+    let yaml = one_fault_scenario(
+        "cordon-other",
+        &format!("cordon: {{ nodes: {{ names: [{mine}, {theirs}] }} }}"),
+        "8s",
+    );
+    let run = {
+        let yaml = yaml.clone();
+        let target = Target {
+            kubeconfig: target.kubeconfig.clone(),
+            context: target.context.clone(),
+            dir: tempfile::TempDir::new().unwrap(),
+        };
+        tokio::spawn(async move { target.run(&yaml, &[]).await })
+    };
+    let cordoned = tokio::task::block_in_place(|| {
+        crate::support::poll_until(Duration::from_secs(20), || {
+            own.cordoned(&mine) && own.cordoned(&theirs)
+        })
+    });
+    assert!(cordoned, "the run cordoned both");
+    assert_eq!(cordon_owners(&own, &theirs), ["kubedrill"]);
+    // Someone uncordons and cordons `theirs` again while the fault holds.
+    own.lab.kubectl(&["uncordon", &theirs]);
+    own.lab.kubectl(&["cordon", &theirs]);
+    let owners = cordon_owners(&own, &theirs);
+    assert!(
+        !owners.is_empty() && !owners.contains(&"kubedrill".to_string()),
+        "{owners:?}"
+    );
+    let out = tokio::time::timeout(Duration::from_secs(90), run)
+        .await
+        .expect("the run ends")
+        .unwrap();
+    assert_eq!(out.report.exit_code, 0, "{:?}", out.report.reason);
+    assert!(!own.cordoned(&mine), "kubedrill's own cordon is undone");
+    assert!(own.cordoned(&theirs), "the other cordon stays");
+    let result = |node: &str| {
+        out.report
+            .reverts
+            .iter()
+            .find(|r| r.description == format!("uncordon node {node}"))
+            .unwrap_or_else(|| panic!("no revert for {node}: {:?}", out.report.reverts))
+            .details["result"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(result(&mine), "uncordoned");
+    let said = result(&theirs);
+    assert!(
+        said.starts_with("left cordoned: someone else cordoned node") && said.contains(&owners[0]),
+        "{said}"
+    );
 }

@@ -15,6 +15,7 @@ mod kind_e2e;
 mod kube_api_connection;
 mod kube_cordon;
 mod kube_drain;
+mod kube_drain_nodes;
 mod kube_fixture;
 mod kube_oracle_compare;
 mod kube_pod_schedule;
