@@ -99,6 +99,10 @@ pub struct RunCommand {
     /// junit.xml and summary.json go into `<report-dir>/NAME-<UTC timestamp>/`.
     #[arg(long, value_name = "NAME")]
     pub suite: Option<String>,
+    /// Also print each run's report on standard output after its summary (`json`:
+    /// report.json on one line, e.g. for a pod's log).
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "suite")]
+    pub report_stdout: Option<ReportFormat>,
 }
 
 /// `validate`.

@@ -1,10 +1,11 @@
 //! `kubedrill recover RUN_DIR`: run the reverts a crashed or killed run left registered.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::args::RecoverArgs;
 use crate::access::{end_master, MasterEnd, NodePool};
-use crate::cluster::{Cluster, ClusterSettings};
+use crate::cluster::{Cluster, ClusterSettings, IN_CLUSTER_CONTEXT};
 use crate::engine::journal::{
     pending_reverts, read_journal, ssh_masters, Journal, JournalEntry, JOURNAL_FILE,
 };
@@ -51,6 +52,7 @@ pub async fn recover(a: RecoverArgs) -> i32 {
             _ => None,
         })
         .unwrap_or((kubeconfig, context));
+    let in_cluster = context.as_deref() == Some(IN_CLUSTER_CONTEXT);
     // Holding the run directory's lock: the run (or another recover) is not going on.
     let journal = match Journal::open(&a.run_dir) {
         Ok(j) => j,
@@ -84,7 +86,7 @@ pub async fn recover(a: RecoverArgs) -> i32 {
     let ctx = RunContext {
         nodes,
         // Exactly the context the run used is allowed, nothing else.
-        cluster: Cluster::new(ClusterSettings::for_recovery(kubeconfig, context)),
+        cluster: Cluster::new(recovery_settings(kubeconfig, context)),
         run_dir: a.run_dir.clone(),
         revert_timeout: Duration::from_secs(120),
     };
@@ -142,8 +144,26 @@ pub async fn recover(a: RecoverArgs) -> i32 {
                 eprintln!("    {m}");
             }
         }
+        if in_cluster {
+            eprintln!(
+                "    (the run used its pod's ServiceAccount ({IN_CLUSTER_CONTEXT}): run these in a pod \
+                 with that ServiceAccount, or with a kubeconfig for the same cluster)"
+            );
+        }
         ExitCode::RevertFailed.code()
     }
+}
+
+/// The run's connection, only that one allowed. A run in a pod used the in-cluster
+/// ServiceAccount, which kubectl knows by no context name: the context is left unnamed (the
+/// in-cluster config is still the only one allowed), so the manual hints print plain
+/// `kubectl`, never `--context in-cluster`.
+fn recovery_settings(kubeconfig: Option<PathBuf>, context: Option<String>) -> ClusterSettings {
+    let mut s = ClusterSettings::for_recovery(kubeconfig, context);
+    if s.context.as_deref() == Some(IN_CLUSTER_CONTEXT) {
+        s.context = None;
+    }
+    s
 }
 
 /// Ends the SSH masters the killed run (or an earlier recover) started and left running:

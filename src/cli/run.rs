@@ -14,7 +14,11 @@ use crate::scenario::{ReportFormat, Scenario};
 
 /// Runs every scenario; the exit code is the most severe of all runs.
 pub async fn run(c: RunCommand, quiet: bool) -> i32 {
-    let RunCommand { run: mut a, suite } = c;
+    let RunCommand {
+        run: mut a,
+        suite,
+        report_stdout,
+    } = c;
     a.files = match super::suite::scenario_files(&a.files) {
         Ok(files) => files,
         Err(e) => {
@@ -43,7 +47,7 @@ pub async fn run(c: RunCommand, quiet: bool) -> i32 {
     }
     let mut worst = ExitCode::Pass.code();
     for s in &scenarios {
-        let code = run_one(s, &a, quiet).await;
+        let code = run_one(s, &a, quiet, report_stdout).await;
         worst = worst.max(code);
         if code == ExitCode::Aborted.code() || code == ExitCode::RevertFailed.code() {
             break;
@@ -52,16 +56,30 @@ pub async fn run(c: RunCommand, quiet: bool) -> i32 {
     worst
 }
 
-async fn run_one(s: &Scenario, a: &RunArgs, quiet: bool) -> i32 {
+async fn run_one(s: &Scenario, a: &RunArgs, quiet: bool, stdout: Option<ReportFormat>) -> i32 {
     let report_root = a
         .report_dir
         .clone()
         .or_else(|| s.report.dir.clone())
         .unwrap_or_else(|| "reports".into());
     match run_in(s, a, quiet, report_root, &s.report.formats).await {
-        Ok(o) => o.report.exit_code,
+        Ok(o) => {
+            if let Some(format) = stdout {
+                print_report(&o.report, format);
+            }
+            o.report.exit_code
+        }
         Err(_) => ExitCode::Invalid.code(),
     }
+}
+
+/// `--report-stdout`: the report on stdout, JSON on one line (one log line per run).
+fn print_report(r: &crate::report::RunReport, format: ReportFormat) {
+    let text = match format {
+        ReportFormat::Json => serde_json::to_string(r).expect("a report always serialises"),
+        other => crate::report::render(r, other),
+    };
+    println!("{text}");
 }
 
 /// Runs `s` with its run directory under `report_root`, writes `formats` (report.json

@@ -30,6 +30,8 @@ pub async fn check_touched_nodes(s: &Scenario, ctx: &RunContext) -> Result<(), S
     if touched.is_empty() {
         return Ok(());
     }
+    // From a pod only SSH reaches a node: refused before any connection is tried.
+    crate::faults::refuse_from_pod(inventory.iter().filter(|n| touched.contains(&n.name)))?;
     ctx.nodes.check_access(&touched).await
 }
 

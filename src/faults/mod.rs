@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::RunContext;
 use crate::revert::RevertAction;
 use crate::scenario::{Errors, KeyPath};
+pub use access::{in_pod, refuse_from_pod};
 pub use effect::EffectMark;
 
 /// Why a fault could not be prepared or injected.

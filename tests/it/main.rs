@@ -20,6 +20,7 @@ mod kube_fixture;
 mod kube_oracle_compare;
 mod kube_pod_schedule;
 mod kube_probes;
+mod kube_rbac;
 mod lab_fixture;
 mod lab_k8s_scenarios;
 mod lab_kubelet;
