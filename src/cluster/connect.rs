@@ -1,9 +1,11 @@
 //! Resolving the kubeconfig and context, the context guard, and building clients.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+use super::exec_credential::{Credential, ExecPlugin, DEFAULT_EXEC_TIMEOUT};
 use super::ClusterSettings;
 
 /// The context name used for the in-cluster service account config.
@@ -24,13 +26,19 @@ pub enum ClusterError {
     /// The kubeconfig could not be read or used.
     #[error("kubeconfig: {0}")]
     Kubeconfig(String),
+    /// The kubeconfig's exec credential plugin failed, hung or printed no credential.
+    #[error("{0}")]
+    Credential(String),
 }
 
-/// A resolved, allowed connection: the context name and the client configuration.
+/// A resolved, allowed connection: the context name and the client configuration; the
+/// exec credential plugin, when the kubeconfig's user has one, is run by kubedrill (see
+/// `exec_credential.rs`) and kube gets its credential.
 #[derive(Clone)]
 pub struct Connection {
     pub context: String,
     pub config: kube::Config,
+    exec: Option<Arc<ExecPlugin>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -49,15 +57,38 @@ impl Connection {
         self.config.cluster_url.to_string()
     }
 
-    /// A client; `server` replaces the API server URL (same credentials and CA, the TLS name
-    /// stays the context's host so a control-plane node's own address validates), `timeout`
-    /// replaces the request timeout.
-    pub fn client(
+    /// The exec plugin's current credential (running the plugin only when there is none
+    /// yet or it is about to expire); `None` without a plugin.
+    pub async fn credential(&self) -> Result<Option<Arc<Credential>>, String> {
+        match &self.exec {
+            Some(plugin) => plugin.credential().await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A client with the current credential; `server` replaces the API server URL (same
+    /// credentials and CA, the TLS name stays the context's host so a control-plane node's
+    /// own address validates), `timeout` replaces the request timeout.
+    pub async fn client(
         &self,
         server: Option<&str>,
         timeout: Option<Duration>,
     ) -> Result<kube::Client, String> {
+        let credential = self.credential().await?;
+        self.client_with(credential.as_deref(), server, timeout)
+    }
+
+    /// A client with `credential` (the exec plugin's; never runs the plugin).
+    pub fn client_with(
+        &self,
+        credential: Option<&Credential>,
+        server: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Result<kube::Client, String> {
         let mut config = self.config.clone();
+        if let Some(c) = credential {
+            c.apply(&mut config.auth_info)?;
+        }
         if let Some(url) = server {
             if config.tls_server_name.is_none() {
                 config.tls_server_name = self.config.cluster_url.host().map(str::to_string);
@@ -119,7 +150,22 @@ pub async fn resolve(s: &ClusterSettings) -> Result<Connection, ClusterError> {
     set_timeouts(&mut config, s.effective_timeout());
     // Retries would hide 429s from the drain's count and stretch outages seen by probes.
     config.default_retry = false;
-    Ok(Connection { context, config })
+    // kube would run the plugin itself at every client build: take it out and run it here.
+    let exec = ExecPlugin::of(&config.auth_info, DEFAULT_EXEC_TIMEOUT).map(Arc::new);
+    if exec.is_some() {
+        config.auth_info.exec = None;
+    }
+    let connection = Connection {
+        context,
+        config,
+        exec,
+    };
+    // A plugin that fails or hangs refuses the run here, before anything is injected.
+    connection
+        .credential()
+        .await
+        .map_err(ClusterError::Credential)?;
+    Ok(connection)
 }
 
 /// `None`: no kubeconfig anywhere but we run inside a pod, so use the in-cluster config.

@@ -150,29 +150,29 @@ impl ApiProbe {
 struct ApiSampler {
     spec: ApiProbe,
     client: ProbeClient,
-    /// (URL, client) per endpoint when probing endpoints separately.
-    endpoints: OnceCell<Vec<(String, kube::Client)>>,
+    /// The endpoint URLs when probing endpoints separately.
+    endpoints: OnceCell<Vec<String>>,
 }
 
 impl ApiSampler {
-    async fn endpoints(&self) -> Result<&Vec<(String, kube::Client)>, String> {
-        self.endpoints
+    /// (URL, client) per endpoint; the clients are the run's, shared per endpoint and
+    /// built from the same credentials (an exec plugin is not run again per endpoint).
+    async fn endpoints(&self) -> Result<Vec<(String, kube::Client)>, String> {
+        let urls = self
+            .endpoints
             .get_or_try_init(|| async {
-                let urls = if self.spec.discover_endpoints {
-                    discover(&self.client).await?
+                if self.spec.discover_endpoints {
+                    discover(&self.client).await
                 } else {
-                    self.spec.endpoints.clone()
-                };
-                let connection = self.client.ctx().cluster.connection().await?;
-                urls.into_iter()
-                    .map(|u| {
-                        let c =
-                            connection.client(Some(&u), Some(self.client.transport_timeout()))?;
-                        Ok((u, c))
-                    })
-                    .collect()
+                    Ok(self.spec.endpoints.clone())
+                }
             })
-            .await
+            .await?;
+        let mut clients = Vec::with_capacity(urls.len());
+        for u in urls {
+            clients.push((u.clone(), self.client.for_server(Some(u)).await?));
+        }
+        Ok(clients)
     }
 
     async fn check_endpoints(&self) -> SampleResult {

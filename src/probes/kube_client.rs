@@ -1,20 +1,18 @@
-//! The Kubernetes client a probe samples with: the run's connection (context guard
-//! included) with the probe's timeout on every request, built on first use.
+//! The Kubernetes client a probe samples with: the run's shared client for the probe's
+//! timeout (context guard included; built once per run, so an exec credential plugin runs
+//! once, not per probe).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::OnceCell;
-
 use super::short_error;
 use crate::engine::RunContext;
 
-/// A lazily built client bounded by the probe timeout.
+/// The run's client bounded by the probe timeout.
 pub(crate) struct ProbeClient {
     ctx: Arc<RunContext>,
     timeout: Duration,
-    client: OnceCell<kube::Client>,
 }
 
 impl ProbeClient {
@@ -22,24 +20,18 @@ impl ProbeClient {
         Self {
             ctx: ctx.clone(),
             timeout,
-            client: OnceCell::new(),
         }
     }
 
     /// The client (connecting, and checking the context, on first use).
     pub async fn get(&self) -> Result<kube::Client, String> {
-        self.client
-            .get_or_try_init(|| async {
-                let connection = self.ctx.cluster.connection().await?;
-                connection.client(None, Some(self.transport_timeout()))
-            })
-            .await
-            .cloned()
+        self.for_server(None).await
     }
 
-    /// The run context.
-    pub fn ctx(&self) -> &RunContext {
-        &self.ctx
+    /// The client for apiserver `server` instead of the kubeconfig's (same credentials).
+    pub async fn for_server(&self, server: Option<&str>) -> Result<kube::Client, String> {
+        let timeout = Some(self.transport_timeout());
+        self.ctx.cluster.client_for(server, timeout).await
     }
 
     /// The per-request timeout.

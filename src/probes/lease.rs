@@ -1,7 +1,11 @@
 //! `lease`: a leader-election Lease. Healthy while it has a holder that keeps renewing it
 //! (renewTime advances at least once per leaseDurationSeconds, timed locally); the holder is
-//! in every sample's detail, and when it changes the failover time (new acquireTime minus the
-//! old holder's last renewTime seen) is in that sample's detail.
+//! in every sample's detail. When the holder changes, that sample's detail has the failover
+//! time on kubedrill's own clock (from the last sample that saw the old holder fresh to the
+//! first that sees the new one) and, apart, the holders' own timestamps (the old holder's
+//! last renewTime seen, the new holder's acquireTime), which come from two clocks and are
+//! never subtracted. A lease its holder released (empty holderIdentity) is a handover, not
+//! an outage, until nobody has taken it for the old holder's lease duration.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,7 +45,7 @@ fn yes() -> bool {
 impl ProbeKind for LeaseProbe {
     const KIND: &'static str = "lease";
     const SUMMARY: &'static str =
-        "leader-election Lease: holder in the detail, failover time when it changes, unhealthy when not renewed within its duration";
+        "leader-election Lease: holder in the detail, failover time (kubedrill's clock) when it changes, unhealthy when not renewed within its duration; a released lease is a handover";
     const EXAMPLE: &'static str = "name: kcm-leader\ninterval: 500ms\ntimeout: 2s\nlease: { namespace: kube-system, name: kube-controller-manager }";
 
     fn needs_cluster(&self) -> bool {
@@ -67,13 +71,15 @@ impl ProbeKind for LeaseProbe {
     }
 }
 
-/// The holder seen at the previous sample, with its last renewTime and when (on the local
-/// monotonic clock) the sampler last saw the Lease renewed.
+/// The last holder seen, with its last renewTime, when (on the local monotonic clock) the
+/// sampler last saw the Lease renewed, and the last sample that saw it fresh.
 #[derive(Debug, Clone)]
 struct Held {
     holder: String,
     renewed: Option<Timestamp>,
     renewal_seen: Instant,
+    fresh_seen: Instant,
+    duration: Option<Duration>,
 }
 
 struct LeaseSampler {
@@ -85,65 +91,116 @@ struct LeaseSampler {
 /// What the sampler remembers of the Lease between samples.
 #[derive(Default)]
 struct LeaseWatch {
-    last: Mutex<Option<Held>>,
+    state: Mutex<WatchState>,
 }
 
-/// What one look at the Lease told, against the previous look.
-struct Observation {
-    /// The failover detail when the holder changed since the last sample.
-    failover: Option<serde_json::Value>,
-    /// How long the sampler has seen no renewal.
-    unrenewed_for: Duration,
+#[derive(Default)]
+struct WatchState {
+    last: Option<Held>,
+    /// When the sampler first saw the Lease released by `last`'s holder.
+    released: Option<Instant>,
+}
+
+/// One look at the Lease: what the sampler reads from it.
+struct View<'a> {
+    /// The holder; `None` when holderIdentity is empty or missing.
+    holder: Option<&'a str>,
+    renewed: Option<Timestamp>,
+    acquired: Option<Timestamp>,
+    duration: Option<Duration>,
+}
+
+/// What one look at the Lease told, against the previous looks.
+#[derive(Debug)]
+enum Observation {
+    /// A holder. `failover` when it took over from another holder (or re-took a released
+    /// lease); `overdue` when it has gone unrenewed longer than its duration.
+    Held {
+        failover: Option<serde_json::Value>,
+        unrenewed_for: Duration,
+        overdue: Option<Duration>,
+    },
+    /// Released by `by` `since` ago; `allowed` is `by`'s lease duration.
+    Released {
+        by: String,
+        since: Duration,
+        allowed: Option<Duration>,
+    },
+    /// No holder, and none seen before.
+    NoHolder,
+}
+
+fn rfc3339(t: Option<Timestamp>) -> serde_json::Value {
+    t.map_or(serde_json::Value::Null, |t| t.to_string().into())
 }
 
 impl LeaseWatch {
-    /// Records what this sample saw. Freshness is judged by renewTime advancing between
-    /// samples, timed on the local clock, never by comparing the server's renewTime with the
-    /// local wall clock (clock skew would read as an outage). The first sample counts as a
-    /// renewal: nothing tells yet whether the holder still renews.
-    fn observe(
-        &self,
-        holder: &str,
-        renewed: Option<Timestamp>,
-        acquired: Option<Timestamp>,
-        now: Instant,
-    ) -> Observation {
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        let (failover, renewal_seen) = match last.as_ref() {
-            None => (None, now),
+    /// Records what this sample saw at `now`. Freshness is judged by renewTime advancing
+    /// between samples, timed on the local clock, never by comparing the server's renewTime
+    /// with the local wall clock (clock skew would read as an outage). The first sample
+    /// counts as a renewal: nothing tells yet whether the holder still renews.
+    fn observe(&self, view: &View, now: Instant) -> Observation {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(holder) = view.holder else {
+            let Some(prev) = st.last.as_ref() else {
+                return Observation::NoHolder;
+            };
+            let (by, allowed) = (prev.holder.clone(), prev.duration);
+            let since = *st.released.get_or_insert(now);
+            return Observation::Released {
+                by,
+                since: now.saturating_duration_since(since),
+                allowed,
+            };
+        };
+        let released = st.released.take();
+        let (failover, renewal_seen, fresh_seen) = match st.last.as_ref() {
+            None => (None, now, now),
+            Some(prev) if prev.holder == holder && released.is_none() => {
+                let renewal = prev.renewed != view.renewed;
+                let seen = if renewal { now } else { prev.renewal_seen };
+                (None, seen, prev.fresh_seen)
+            }
             Some(prev) => {
-                let changed = prev.holder != holder;
-                let failover = changed.then(|| {
-                    // From the old holder's last renewTime the sampler saw to the new
-                    // holder's acquireTime (both written by the cluster, not read locally).
-                    let gap = match (prev.renewed, acquired) {
-                        (Some(r), Some(a)) => {
-                            Some((a.as_millisecond() - r.as_millisecond()).max(0))
-                        }
-                        _ => None,
-                    };
-                    serde_json::json!({ "from": prev.holder, "to": holder, "failover_ms": gap })
+                // Both ends on the sampler's clock; the holders' timestamps only reported.
+                let gap = now.saturating_duration_since(prev.fresh_seen);
+                let failover = serde_json::json!({
+                    "from": prev.holder,
+                    "to": holder,
+                    "failover_ms": gap.as_millis() as u64,
+                    "released": released.is_some(),
+                    "holder_times": {
+                        "old_renew": rfc3339(prev.renewed),
+                        "new_acquire": rfc3339(view.acquired),
+                    },
                 });
-                let renewal = changed || prev.renewed != renewed;
-                (failover, if renewal { now } else { prev.renewal_seen })
+                (Some(failover), now, now)
             }
         };
-        *last = Some(Held {
+        let unrenewed_for = now.saturating_duration_since(renewal_seen);
+        let overdue = view
+            .duration
+            .and_then(|d| unrenewed_for.checked_sub(d))
+            .filter(|d| !d.is_zero());
+        st.last = Some(Held {
             holder: holder.to_string(),
-            renewed,
+            renewed: view.renewed,
             renewal_seen,
+            fresh_seen: if overdue.is_none() { now } else { fresh_seen },
+            duration: view.duration,
         });
-        Observation {
+        Observation::Held {
             failover,
-            unrenewed_for: now.saturating_duration_since(renewal_seen),
+            unrenewed_for,
+            overdue,
         }
     }
 }
 
-/// How long past `leaseDurationSeconds` the Lease has gone unrenewed, when it has.
-fn overdue(spec: &LeaseSpec, unrenewed_for: Duration) -> Option<Duration> {
-    let duration = Duration::from_secs(u64::try_from(spec.lease_duration_seconds?).ok()?);
-    unrenewed_for.checked_sub(duration).filter(|d| !d.is_zero())
+fn lease_duration(spec: &LeaseSpec) -> Option<Duration> {
+    Some(Duration::from_secs(
+        u64::try_from(spec.lease_duration_seconds?).ok()?,
+    ))
 }
 
 impl Sampler for LeaseSampler {
@@ -153,39 +210,59 @@ impl Sampler for LeaseSampler {
             let api: Api<Lease> = Api::namespaced(client, &self.spec.namespace);
             let lease = bounded(self.client.timeout(), api.get(&self.spec.name)).await?;
             let spec = lease.spec.unwrap_or_default();
-            let Some(holder) = spec.holder_identity.clone().filter(|h| !h.is_empty()) else {
-                return Err(format!("Lease {} has no holder", self.spec.name));
+            let holder = spec.holder_identity.as_deref().filter(|h| !h.is_empty());
+            let view = View {
+                holder,
+                renewed: spec.renew_time.as_ref().map(|t| t.0),
+                acquired: spec.acquire_time.as_ref().map(|t| t.0),
+                duration: lease_duration(&spec),
             };
-            let seen = self.watch.observe(
-                &holder,
-                spec.renew_time.as_ref().map(|t| t.0),
-                spec.acquire_time.as_ref().map(|t| t.0),
-                Instant::now(),
-            );
-            // A new holder counts as a renewal, so the sample that sees a failover is never
-            // failed for freshness; the error still names it, should that ever change.
-            if self.spec.require_fresh {
-                if let Some(late) = overdue(&spec, seen.unrenewed_for) {
-                    let mut error = format!(
-                        "lease held by {holder} not renewed for {}ms ({}ms past its {}s duration)",
-                        seen.unrenewed_for.as_millis(),
-                        late.as_millis(),
-                        spec.lease_duration_seconds.unwrap_or_default()
-                    );
-                    if let Some(f) = &seen.failover {
-                        error.push_str(&format!("; failover {f}"));
+            let seen = self.watch.observe(&view, Instant::now());
+            let transitions = spec.lease_transitions;
+            match seen {
+                Observation::NoHolder => Err(format!("Lease {} has no holder", self.spec.name)),
+                Observation::Released { by, since, allowed } => {
+                    let late = allowed.filter(|a| since > *a && self.spec.require_fresh);
+                    if let Some(a) = late {
+                        return Err(format!(
+                            "lease released by {by} {}ms ago and not taken within its {}s duration",
+                            since.as_millis(),
+                            a.as_secs()
+                        ));
                     }
-                    return Err(error);
+                    Ok(Some(serde_json::json!({
+                        "holder": null,
+                        "released_by": by,
+                        "released_ms": since.as_millis() as u64,
+                        "transitions": transitions,
+                    })))
+                }
+                Observation::Held {
+                    failover,
+                    unrenewed_for,
+                    overdue,
+                } => {
+                    // A new holder counts as a renewal, so the sample that sees a failover
+                    // is never failed for freshness.
+                    if let Some(late) = overdue.filter(|_| self.spec.require_fresh) {
+                        return Err(format!(
+                            "lease held by {} not renewed for {}ms ({}ms past its {}s duration)",
+                            holder.unwrap_or_default(),
+                            unrenewed_for.as_millis(),
+                            late.as_millis(),
+                            spec.lease_duration_seconds.unwrap_or_default()
+                        ));
+                    }
+                    let mut detail = serde_json::json!({
+                        "holder": holder,
+                        "transitions": transitions,
+                    });
+                    if let Some(f) = failover {
+                        detail["failover"] = f;
+                    }
+                    Ok(Some(detail))
                 }
             }
-            let mut detail = serde_json::json!({
-                "holder": holder,
-                "transitions": spec.lease_transitions,
-            });
-            if let Some(f) = seen.failover {
-                detail["failover"] = f;
-            }
-            Ok(Some(detail))
         })
     }
 }
@@ -198,34 +275,103 @@ mod tests {
         Some(Timestamp::from_millisecond(ms).unwrap())
     }
 
+    fn held<'a>(holder: &'a str, renewed: i64, acquired: Option<i64>) -> View<'a> {
+        View {
+            holder: Some(holder),
+            renewed: at(renewed),
+            acquired: acquired.and_then(at),
+            duration: Some(Duration::from_secs(15)),
+        }
+    }
+
+    fn unpack(o: Observation) -> (Option<serde_json::Value>, Duration, Option<Duration>) {
+        match o {
+            Observation::Held {
+                failover,
+                unrenewed_for,
+                overdue,
+            } => (failover, unrenewed_for, overdue),
+            other => panic!("not held: {other:?}"),
+        }
+    }
+
     #[test]
-    fn freshness_is_renewals_seen_and_a_failover_is_a_renewal() {
+    fn failover_is_timed_on_the_samplers_clock_from_the_last_fresh_sample() {
         let s = LeaseWatch::default();
         let t0 = Instant::now();
-        let spec = LeaseSpec {
-            lease_duration_seconds: Some(15),
-            ..Default::default()
-        };
+        let secs = |n: u64| t0 + Duration::from_secs(n);
         // renewTime far from the local clock does not matter; only its advancing does.
         assert_eq!(
-            s.observe("a", at(1_000), None, t0).unrenewed_for,
+            unpack(s.observe(&held("a", 1_000, None), t0)).1,
             Duration::ZERO
         );
-        let renewed = s.observe("a", at(3_000), None, t0 + Duration::from_secs(10));
-        assert_eq!(renewed.unrenewed_for, Duration::ZERO);
-        let stale = s.observe("a", at(3_000), None, t0 + Duration::from_secs(26));
-        assert_eq!(
-            overdue(&spec, stale.unrenewed_for),
-            Some(Duration::from_secs(1))
-        );
-        // The new holder took over long after the old one's last renewal seen (3s).
-        let over = s.observe("b", at(20_000), at(19_500), t0 + Duration::from_secs(27));
-        assert_eq!(over.unrenewed_for, Duration::ZERO, "a new holder is fresh");
-        let f = over.failover.expect("failover");
+        let renewed = unpack(s.observe(&held("a", 3_000, None), secs(10)));
+        assert_eq!((renewed.1, renewed.2), (Duration::ZERO, None));
+        // Fresh (within 15s of the renewal seen at 10s) up to 25s, overdue after.
+        assert_eq!(unpack(s.observe(&held("a", 3_000, None), secs(24))).2, None);
+        let stale = unpack(s.observe(&held("a", 3_000, None), secs(26)));
+        assert_eq!(stale.2, Some(Duration::from_secs(1)));
+        // b's clock is hours ahead of a's: its acquireTime is reported, not subtracted.
+        let over = unpack(s.observe(&held("b", 9_000_000, Some(8_999_500)), secs(27)));
+        assert_eq!(over.1, Duration::ZERO, "a new holder is fresh");
+        let f = over.0.expect("failover");
         assert_eq!(
             (f["from"].as_str(), f["to"].as_str()),
             (Some("a"), Some("b"))
         );
-        assert_eq!(f["failover_ms"], 16_500);
+        assert_eq!(
+            f["failover_ms"], 3_000,
+            "from a's last fresh sample (24s) to 27s"
+        );
+        assert_eq!(f["released"], false);
+        assert_eq!(f["holder_times"]["old_renew"], rfc3339(at(3_000)));
+        assert_eq!(f["holder_times"]["new_acquire"], rfc3339(at(8_999_500)));
+    }
+
+    #[test]
+    fn a_released_lease_is_a_handover() {
+        let s = LeaseWatch::default();
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        assert!(matches!(
+            s.observe(
+                &View {
+                    holder: None,
+                    renewed: None,
+                    acquired: None,
+                    duration: None
+                },
+                t0
+            ),
+            Observation::NoHolder
+        ));
+        unpack(s.observe(&held("a", 1_000, None), ms(0)));
+        unpack(s.observe(&held("a", 2_000, None), ms(1_000)));
+        let empty = View {
+            holder: None,
+            renewed: at(2_500),
+            acquired: None,
+            duration: Some(Duration::from_secs(1)),
+        };
+        match s.observe(&empty, ms(1_500)) {
+            Observation::Released { by, since, allowed } => {
+                assert_eq!((by.as_str(), since), ("a", Duration::ZERO));
+                assert_eq!(allowed, Some(Duration::from_secs(15)), "a's duration");
+            }
+            other => panic!("{other:?}"),
+        }
+        match s.observe(&empty, ms(2_500)) {
+            Observation::Released { since, .. } => assert_eq!(since, Duration::from_secs(1)),
+            other => panic!("{other:?}"),
+        }
+        let f = unpack(s.observe(&held("b", 3_000, Some(3_000)), ms(3_000)))
+            .0
+            .expect("failover");
+        assert_eq!(f["from"], "a");
+        assert_eq!(f["released"], true);
+        assert_eq!(
+            f["failover_ms"], 2_000,
+            "from a's last sample (1s) to b's (3s)"
+        );
     }
 }

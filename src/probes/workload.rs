@@ -1,5 +1,8 @@
 //! `workload`: a Deployment, StatefulSet or DaemonSet has as many Ready replicas as it
-//! wants; optionally no two Ready replicas share a node (or a topology key's value).
+//! wants, and its rollout is done: the controller has observed the current spec
+//! (`status.observedGeneration >= metadata.generation`) and as many replicas as it wants
+//! are updated to it and available; optionally no two Ready replicas share a node (or a
+//! topology key's value).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -44,7 +47,7 @@ pub struct WorkloadProbe {
 impl ProbeKind for WorkloadProbe {
     const KIND: &'static str = "workload";
     const SUMMARY: &'static str =
-        "Deployment/StatefulSet/DaemonSet has all desired replicas Ready; optional spread check across nodes or a topology key";
+        "Deployment/StatefulSet/DaemonSet has all desired replicas Ready, its rollout observed and all updated and available; optional spread check across nodes or a topology key";
     const EXAMPLE: &'static str = "name: web\ninterval: 500ms\ntimeout: 2s\nworkload: { kind: deployment, namespace: default, name: web, spread: node }";
 
     fn needs_cluster(&self) -> bool {
@@ -79,20 +82,59 @@ impl ProbeKind for WorkloadProbe {
 }
 
 /// What the workload wants and has.
+#[derive(Debug, Default)]
 struct Replicas {
     desired: i32,
     ready: i32,
+    /// Replicas on the current spec; `None` when the update strategy leaves updating to
+    /// someone else (`OnDelete`), so there is nothing to wait for.
+    updated: Option<i32>,
+    available: i32,
+    /// `metadata.generation` and `status.observedGeneration`.
+    generation: Option<i64>,
+    observed: Option<i64>,
     selector: Option<LabelSelector>,
 }
 
 impl Replicas {
-    /// A Deployment's or StatefulSet's: `replicas` defaults to 1, no status means none ready.
-    fn scaled(replicas: Option<i32>, ready: Option<i32>, selector: LabelSelector) -> Self {
-        Self {
-            desired: replicas.unwrap_or(1),
-            ready: ready.unwrap_or(0),
-            selector: Some(selector),
+    /// Why the workload is not healthy, if it is not: the first of an unobserved spec,
+    /// replicas not Ready, not updated, not available.
+    fn shortfall(&self) -> Option<String> {
+        if let Some(generation) = self.generation {
+            if self.observed.is_none_or(|o| o < generation) {
+                return Some(format!(
+                    "rollout not observed yet: observedGeneration {} < generation {generation}",
+                    self.observed.map_or("none".to_string(), |o| o.to_string())
+                ));
+            }
         }
+        if self.ready < self.desired {
+            return Some(format!("{}/{} replicas Ready", self.ready, self.desired));
+        }
+        if let Some(updated) = self.updated.filter(|u| *u < self.desired) {
+            return Some(format!(
+                "rollout in progress: {updated}/{} replicas updated",
+                self.desired
+            ));
+        }
+        if self.available < self.desired {
+            return Some(format!(
+                "{}/{} replicas available",
+                self.available, self.desired
+            ));
+        }
+        None
+    }
+
+    fn detail(&self) -> serde_json::Value {
+        serde_json::json!({
+            "ready": self.ready,
+            "desired": self.desired,
+            "updated": self.updated,
+            "available": self.available,
+            "generation": self.generation,
+            "observed_generation": self.observed,
+        })
     }
 }
 
@@ -101,21 +143,58 @@ async fn read(client: &kube::Client, spec: &WorkloadProbe) -> Result<Replicas, k
     Ok(match spec.kind {
         WorkloadKind::Deployment => {
             let d: Deployment = Api::namespaced(client.clone(), ns).get(name).await?;
-            let ready = d.status.and_then(|s| s.ready_replicas);
-            Replicas::scaled(d.spec.replicas, ready, d.spec.selector)
+            let status = d.status.unwrap_or_default();
+            let spec = d.spec;
+            Replicas {
+                // `replicas` defaults to 1; no status means none ready.
+                desired: spec.replicas.unwrap_or(1),
+                ready: status.ready_replicas.unwrap_or(0),
+                updated: Some(status.updated_replicas.unwrap_or(0)),
+                available: status.available_replicas.unwrap_or(0),
+                generation: d.metadata.generation,
+                observed: status.observed_generation,
+                selector: Some(spec.selector),
+            }
         }
         WorkloadKind::StatefulSet => {
             let d: StatefulSet = Api::namespaced(client.clone(), ns).get(name).await?;
-            let ready = d.status.and_then(|s| s.ready_replicas);
-            Replicas::scaled(d.spec.replicas, ready, d.spec.selector)
+            let status = d.status.unwrap_or_default();
+            let spec = d.spec;
+            let desired = spec.replicas.unwrap_or(1);
+            let strategy = spec.update_strategy.unwrap_or_default();
+            // As `kubectl rollout status`: with a partition only the ordinals at or above it
+            // are updated.
+            let updated = (strategy.type_.as_deref() != Some("OnDelete")).then(|| {
+                let partition = strategy.rolling_update.and_then(|r| r.partition);
+                status.updated_replicas.unwrap_or(0) + partition.unwrap_or(0).clamp(0, desired)
+            });
+            let ready = status.ready_replicas.unwrap_or(0);
+            Replicas {
+                desired,
+                ready,
+                updated,
+                available: status.available_replicas.unwrap_or(ready),
+                generation: d.metadata.generation,
+                observed: status.observed_generation,
+                selector: Some(spec.selector),
+            }
         }
         WorkloadKind::DaemonSet => {
             let d: DaemonSet = Api::namespaced(client.clone(), ns).get(name).await?;
             let status = d.status.unwrap_or_default();
+            let spec = d.spec;
+            let on_delete = spec
+                .update_strategy
+                .and_then(|s| s.type_)
+                .is_some_and(|t| t == "OnDelete");
             Replicas {
                 desired: status.desired_number_scheduled,
                 ready: status.number_ready,
-                selector: Some(d.spec.selector),
+                updated: (!on_delete).then(|| status.updated_number_scheduled.unwrap_or(0)),
+                available: status.number_available.unwrap_or(0),
+                generation: d.metadata.generation,
+                observed: status.observed_generation,
+                selector: Some(spec.selector),
             }
         }
     })
@@ -211,15 +290,13 @@ impl Sampler for WorkloadSampler {
             if r.desired == 0 {
                 return Err("the workload wants 0 replicas: nothing to probe".to_string());
             }
-            if r.ready < r.desired {
-                return Err(format!("{}/{} replicas Ready", r.ready, r.desired));
+            if let Some(short) = r.shortfall() {
+                return Err(short);
             }
             if let (Some(key), Some(sel)) = (&self.spec.spread, &r.selector) {
                 self.check_spread(&client, key, sel).await?;
             }
-            Ok(Some(
-                serde_json::json!({ "ready": r.ready, "desired": r.desired }),
-            ))
+            Ok(Some(r.detail()))
         })
     }
 }
@@ -228,6 +305,79 @@ impl Sampler for WorkloadSampler {
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+
+    #[test]
+    fn healthy_only_when_the_rollout_is_observed_updated_and_available() {
+        let done = Replicas {
+            desired: 3,
+            ready: 3,
+            updated: Some(3),
+            available: 3,
+            generation: Some(2),
+            observed: Some(2),
+            selector: None,
+        };
+        assert_eq!(done.shortfall(), None);
+        let cases = [
+            (
+                Replicas {
+                    observed: Some(1),
+                    ..done_like(&done)
+                },
+                "rollout not observed yet: observedGeneration 1 < generation 2",
+            ),
+            (
+                Replicas {
+                    observed: None,
+                    ..done_like(&done)
+                },
+                "rollout not observed yet: observedGeneration none < generation 2",
+            ),
+            (
+                Replicas {
+                    updated: Some(1),
+                    ..done_like(&done)
+                },
+                "rollout in progress: 1/3 replicas updated",
+            ),
+            (
+                Replicas {
+                    available: 2,
+                    ..done_like(&done)
+                },
+                "2/3 replicas available",
+            ),
+            (
+                Replicas {
+                    ready: 2,
+                    updated: Some(1),
+                    ..done_like(&done)
+                },
+                "2/3 replicas Ready",
+            ),
+        ];
+        for (r, want) in cases {
+            assert_eq!(r.shortfall().as_deref(), Some(want), "{r:?}");
+        }
+        // OnDelete: nothing updates by itself, so updated is not waited for.
+        let on_delete = Replicas {
+            updated: None,
+            ..done_like(&done)
+        };
+        assert_eq!(on_delete.shortfall(), None);
+    }
+
+    fn done_like(r: &Replicas) -> Replicas {
+        Replicas {
+            desired: r.desired,
+            ready: r.ready,
+            updated: r.updated,
+            available: r.available,
+            generation: r.generation,
+            observed: r.observed,
+            selector: None,
+        }
+    }
 
     #[test]
     fn label_selectors_render_as_kubectl_text() {

@@ -1,8 +1,9 @@
 //! Kubernetes probes against the real lab: the api probe per apiserver endpoint (found from
 //! the real control-plane nodes, through the lab CA) while the test cuts one endpoint,
 //! node-ready while a node's kubelet (its kwok) is stopped, workload and pods-running on
-//! pods the real controllers run, the lease probe on the real controller-manager's Lease
-//! and on a Lease the test renews itself, and pod-delete waiting for the real ReplicaSet
+//! pods the real controllers run (and through a rollout), the lease probe on the real
+//! controller-manager's Lease and on a Lease the test renews itself (failover timed on
+//! kubedrill's clock, releases), and pod-delete waiting for the real ReplicaSet
 //! controller's replacement.
 
 use std::process::Command;
@@ -330,6 +331,195 @@ async fn lease_freshness_follows_renewals_not_the_holders_clock() {
     let back = lease.sample().await.expect("new holder").unwrap();
     assert_eq!(back["failover"]["from"], "cp-1");
     assert_eq!(back["failover"]["to"], "cp-2");
+}
+
+/// Writes Lease `NS/elect`: `holder` ("" when released), with the holder's own
+/// acquireTime and renewTime (its clock), lasting `duration_s`.
+fn write_lease(
+    own: &OwnNodes,
+    holder: &str,
+    acquired: chrono::DateTime<chrono::Utc>,
+    renewed: chrono::DateTime<chrono::Utc>,
+    duration_s: u32,
+) {
+    let f = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    own.lab.apply(&format!(
+        "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {{ name: elect, namespace: {ns} }}\nspec: {{ holderIdentity: \"{holder}\", leaseDurationSeconds: {duration_s}, acquireTime: \"{a}\", renewTime: \"{r}\" }}\n",
+        ns = own.id,
+        a = f(acquired),
+        r = f(renewed),
+    ));
+}
+
+/// Parses an RFC 3339 time of a sample's detail.
+fn time_of(v: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("a time: {v}")))
+        .unwrap()
+        .to_utc()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lease_failover_is_timed_on_kubedrills_clock_and_a_release_is_a_handover() {
+    let own = OwnNodes::new("probe-failover", 0);
+    let t = Target::lab(&own);
+    let lease = sampler(
+        &t,
+        &format!("lease: {{ namespace: {}, name: elect }}", own.id),
+        Duration::from_secs(2),
+    );
+    let micros = |t: chrono::DateTime<chrono::Utc>| t.timestamp_micros();
+    // cp-1's clock is an hour behind, cp-2's an hour ahead: subtracting one holder's time
+    // from the other's would read two hours.
+    let hour = chrono::Duration::hours(1);
+    let cp1_acquired = chrono::Utc::now() - hour;
+    let mut cp1_renewed = cp1_acquired;
+    let mut last_cp1 = (Instant::now(), Instant::now());
+    for _ in 0..3 {
+        cp1_renewed = chrono::Utc::now() - hour;
+        write_lease(&own, "cp-1", cp1_acquired, cp1_renewed, 2);
+        let before = Instant::now();
+        let seen = lease.sample().await.expect("cp-1 holds it").unwrap();
+        last_cp1 = (before, Instant::now());
+        assert_eq!(seen["holder"], "cp-1");
+    }
+    // The gap the failover must measure, on the test's clock.
+    let gap = Duration::from_millis(1200);
+    tokio::time::sleep(gap).await;
+    let cp2_acquired = chrono::Utc::now() + hour;
+    write_lease(&own, "cp-2", cp2_acquired, cp2_acquired, 2);
+    let before = Instant::now();
+    let took = lease.sample().await.expect("cp-2 holds it").unwrap();
+    let after = Instant::now();
+    let f = &took["failover"];
+    assert_eq!(
+        (f["from"].as_str(), f["to"].as_str()),
+        (Some("cp-1"), Some("cp-2"))
+    );
+    assert_eq!(f["released"], false);
+    let ms = f["failover_ms"].as_u64().expect("failover_ms");
+    let (least, most) = (before - last_cp1.1, after - last_cp1.0);
+    assert!(
+        ms >= least.as_millis() as u64 && ms <= most.as_millis() as u64 && ms >= 1200,
+        "failover {ms}ms: between the samples' bounds {least:?}..{most:?} of the {gap:?} gap"
+    );
+    // The holders' own times are reported as written, from their own clocks.
+    let times = &f["holder_times"];
+    assert_eq!(micros(time_of(&times["old_renew"])), micros(cp1_renewed));
+    assert_eq!(micros(time_of(&times["new_acquire"])), micros(cp2_acquired));
+
+    // cp-2 lets go (client-go's ReleaseOnCancel: empty holder, 1s): a handover, healthy.
+    let last_cp2 = Instant::now();
+    let now = chrono::Utc::now() + hour;
+    write_lease(&own, "", now, now, 1);
+    let released = lease
+        .sample()
+        .await
+        .expect("a release is not an outage")
+        .unwrap();
+    assert_eq!(released["holder"], serde_json::Value::Null);
+    assert_eq!(released["released_by"], "cp-2");
+    let now = chrono::Utc::now();
+    write_lease(&own, "cp-3", now, now, 2);
+    let before = Instant::now();
+    let took = lease.sample().await.expect("cp-3 holds it").unwrap();
+    let f = &took["failover"];
+    assert_eq!(
+        (f["from"].as_str(), f["to"].as_str()),
+        (Some("cp-2"), Some("cp-3"))
+    );
+    assert_eq!(f["released"], true);
+    assert!(
+        f["failover_ms"].as_u64().unwrap() >= (before - last_cp2).as_millis() as u64,
+        "from cp-2's last sample: {f}"
+    );
+
+    // Released and never taken: an outage once cp-3's 2s duration has passed.
+    let now = chrono::Utc::now();
+    write_lease(&own, "", now, now, 1);
+    let let_go = Instant::now();
+    let err = loop {
+        if let Err(e) = lease.sample().await {
+            break e;
+        }
+        assert!(let_go.elapsed() < Duration::from_secs(6), "never an outage");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        let_go.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        let_go.elapsed()
+    );
+    assert!(
+        err.contains("released by cp-3") && err.contains("not taken"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workload_probe_waits_for_the_rollout_not_only_ready_replicas() {
+    // New pods become Ready 4s after they start, so the rollout (one surge pod at a time)
+    // is in progress for seconds while both old pods stay Ready.
+    let own = OwnNodes::with_ready_delay("probe-rollout", 2, Some(Duration::from_secs(4)));
+    web(&own, 2);
+    let t = Target::lab(&own);
+    let ns = &own.id;
+    let web = sampler(
+        &t,
+        &format!("workload: {{ kind: deployment, namespace: {ns}, name: web }}"),
+        Duration::from_secs(2),
+    );
+    let done = web.sample().await.expect("rolled out").unwrap();
+    assert_eq!(
+        (done["updated"].as_i64(), done["available"].as_i64()),
+        (Some(2), Some(2))
+    );
+    let status = |path: &str| {
+        own.kubectl(&[
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            &format!("jsonpath={path}"),
+        ])
+        .trim()
+        .to_string()
+    };
+    own.kubectl(&[
+        "patch",
+        "deployment",
+        "web",
+        "-p",
+        r#"{"spec":{"template":{"metadata":{"annotations":{"rev":"2"}}}}}"#,
+    ]);
+    let surged = crate::support::poll_until(Duration::from_secs(10), || {
+        status("{.status.observedGeneration} {.status.updatedReplicas}") == "2 1"
+    });
+    assert!(surged, "the controller started the rollout");
+    let err = web
+        .sample()
+        .await
+        .expect_err("a rollout in progress is not healthy");
+    // Both old replicas are still Ready: counting Ready replicas alone said healthy.
+    assert_eq!(status("{.status.readyReplicas}"), "2");
+    assert_eq!(err, "rollout in progress: 1/2 replicas updated");
+    let started = Instant::now();
+    let detail = loop {
+        if let Ok(d) = web.sample().await {
+            break d.unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "never rolled out"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(detail["updated"], 2);
+    assert_eq!(detail["available"], 2);
+    assert_eq!(detail["observed_generation"], detail["generation"]);
+    assert_eq!(
+        status("{.status.updatedReplicas} {.status.availableReplicas}"),
+        "2 2"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

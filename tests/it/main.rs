@@ -16,6 +16,7 @@ mod kube_api_connection;
 mod kube_cordon;
 mod kube_drain;
 mod kube_drain_nodes;
+mod kube_exec_plugin;
 mod kube_fixture;
 mod kube_oracle_compare;
 mod kube_pod_schedule;
