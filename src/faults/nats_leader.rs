@@ -36,9 +36,15 @@ pub struct NatsLeaderKillFault {
     /// Find the servers as pods of a Helm release instead of in the inventory.
     #[serde(default)]
     pub kubernetes: Option<NatsPods>,
-    /// Pod deletion grace period (default 0 for `pod`, 30s for `graceful`).
+    /// Pod deletion grace period (default 1s for `pod`, 30s for `graceful`). As with
+    /// kubectl, 0s means 1s unless `force` is set.
     #[serde(default)]
     pub grace_period: Option<HumanDuration>,
+    /// Pods: force deletion (grace period 0). The API object goes at once while the
+    /// container may run on, and a StatefulSet can start the replacement of the same name
+    /// beside it.
+    #[serde(default)]
+    pub force: bool,
     /// How long to watch for a new leader after the kill.
     #[serde(default = "default_failover_timeout")]
     pub failover_timeout: HumanDuration,
@@ -57,7 +63,8 @@ pub enum KillMode {
     /// SIGTERM / the inventory's stop command (hosts), or a pod deletion with a grace
     /// period (Kubernetes): the server hands leadership over.
     Graceful,
-    /// Delete its pod, grace period 0 by default (Kubernetes).
+    /// Delete its pod (Kubernetes), grace period 1s by default: the kubelet sends
+    /// SIGTERM, then SIGKILL after the grace period. A deletion, not a crash.
     Pod,
 }
 
@@ -108,6 +115,9 @@ impl FaultKind for NatsLeaderKillFault {
                 at.key("grace-period"),
                 "`grace-period` applies to pods only",
             );
+        }
+        if self.force && !k8s {
+            errs.add(at.key("force"), "`force` applies to pods only");
         }
         if self.stream.as_deref().is_some_and(|s| s.trim().is_empty()) {
             errs.add(at.key("stream"), "the stream name is empty");
@@ -236,11 +246,14 @@ async fn resolve(
             let default_grace = if spec.kill == KillMode::Graceful {
                 30
             } else {
-                0
+                1
             };
-            let grace = spec
-                .grace_period
-                .map_or(default_grace, |g| g.get().as_secs() as u32);
+            let grace = match spec.grace_period.map(|g| g.get().as_secs() as u32) {
+                _ if spec.force => 0,
+                Some(0) => 1,
+                Some(g) => g,
+                None => default_grace,
+            };
             let revert = RevertAction::NatsPodBack(NatsPodBack {
                 namespace: pods.namespace.clone(),
                 pod: leader.name.clone(),

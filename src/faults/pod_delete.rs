@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::future::BoxFuture;
@@ -38,12 +39,30 @@ pub struct PodDeleteFault {
     pub percent: Option<u32>,
     #[serde(default)]
     pub pick: Pick,
-    /// Whole seconds; 0s deletes at once; default: each pod's own.
+    /// Whole seconds; default: each pod's own. As with kubectl, 0s means 1s unless
+    /// `force` is set.
     #[serde(default)]
     pub grace_period: Option<HumanDuration>,
+    /// Force deletion (grace period 0): the API object goes at once, before the node's
+    /// kubelet has stopped the containers, which may run on for a while.
+    #[serde(default)]
+    pub force: bool,
 }
 
 impl PodDeleteFault {
+    /// The grace period sent, as kubectl decides it: 0 only with `force` (which implies 0
+    /// when no period is given); 0 without `force` becomes 1.
+    fn effective_grace(&self) -> Option<i64> {
+        match (
+            self.grace_period.map(|g| g.get().as_secs() as i64),
+            self.force,
+        ) {
+            (_, true) => Some(0),
+            (Some(0), false) => Some(1),
+            (g, false) => g,
+        }
+    }
+
     fn how_many(&self, matching: usize) -> usize {
         match (self.count, self.percent) {
             (_, Some(p)) => (matching * p as usize).div_ceil(100),
@@ -65,7 +84,7 @@ impl FaultKind for PodDeleteFault {
     const KIND: &'static str = "pod-delete";
     const SUMMARY: &'static str =
         "delete pods (name, or count/percent of a selector) with a grace period; the revert waits until they are Ready again";
-    const EXAMPLE: &'static str = "fault:\n  pod-delete: { namespace: kube-system, selector: k8s-app=kube-dns, count: 1, grace-period: 0s }\nfor: 30s";
+    const EXAMPLE: &'static str = "fault:\n  pod-delete: { namespace: kube-system, selector: k8s-app=kube-dns, count: 1, grace-period: 1s, force: false }\nfor: 30s";
 
     fn needs_cluster(&self) -> bool {
         true
@@ -98,6 +117,12 @@ impl FaultKind for PodDeleteFault {
         }
         if self.percent.is_some_and(|p| p == 0 || p > 100) {
             errs.add(at.key("percent"), "percent is between 1 and 100");
+        }
+        if self.force && self.grace_period.is_some_and(|g| !g.get().is_zero()) {
+            errs.add(
+                at.key("force"),
+                "`force` deletes with grace period 0; drop `grace-period` or `force`",
+            );
         }
         if self
             .grace_period
@@ -166,7 +191,8 @@ impl FaultKind for PodDeleteFault {
                 selector,
                 min_ready: ready_before.saturating_sub(lost_for_good),
                 victims: live,
-                grace: spec.grace_period.map(|g| g.get().as_secs() as i64),
+                grace: spec.effective_grace(),
+                force: spec.force,
             })
         })
     }
@@ -196,14 +222,16 @@ struct PreparedPodDelete {
     min_ready: usize,
     victims: Vec<Pod>,
     grace: Option<i64>,
+    force: bool,
 }
 
 impl Prepared for PreparedPodDelete {
     fn describe(&self) -> String {
         let names: Vec<String> = self.victims.iter().map(pods::full_name).collect();
-        let grace = match self.grace {
-            Some(g) => format!("grace period {g}s"),
-            None => "each pod's own grace period".to_string(),
+        let grace = match (self.grace, self.force) {
+            (_, true) => "forced: grace period 0".to_string(),
+            (Some(g), false) => format!("grace period {g}s"),
+            (None, false) => "each pod's own grace period".to_string(),
         };
         format!("delete {} ({grace})", names.join(", "))
     }
@@ -224,11 +252,14 @@ impl Prepared for PreparedPodDelete {
     fn inject(self: Box<Self>) -> BoxFuture<'static, Result<serde_json::Value, FaultError>> {
         Box::pin(async move {
             let mut deleted = Vec::new();
+            let mut sent = Vec::new();
+            let started = Instant::now();
             for pod in &self.victims {
                 let (ns, name) = (pods::namespace(pod), pods::name(pod));
                 pods::delete(&self.client, ns, name, self.grace)
                     .await
                     .map_err(|e| FaultError(format!("cannot delete {ns}/{name}: {e}")))?;
+                sent.push(Instant::now());
                 deleted.push(serde_json::json!({
                     "pod": pods::full_name(pod),
                     "uid": pods::uid(pod),
@@ -236,7 +267,55 @@ impl Prepared for PreparedPodDelete {
                     "deleted_at": Utc::now(),
                 }));
             }
-            Ok(serde_json::json!({ "deleted": deleted, "grace_period_seconds": self.grace }))
+            // The fault takes effect when the pods are gone: with a grace period, the
+            // object goes only once the node's kubelet has stopped the containers. A pod
+            // whose kubelet does not answer stays Terminating: bounded, and said so.
+            let bound = Duration::from_secs(self.grace.unwrap_or(30).max(0) as u64 + 10);
+            for ((pod, entry), at) in self.victims.iter().zip(deleted.iter_mut()).zip(sent) {
+                let gone = wait_gone(&self.client, pod, started + bound)
+                    .await
+                    .map(|t| t.saturating_duration_since(at));
+                entry["gone_after_ms"] = gone
+                    .map(|d| serde_json::json!(d.as_millis() as u64))
+                    .unwrap_or(serde_json::Value::Null);
+                if gone.is_none() {
+                    entry["still_terminating"] = true.into();
+                }
+            }
+            let mut details = serde_json::json!({
+                "deleted": deleted,
+                "grace_period_seconds": self.grace,
+                "force": self.force,
+            });
+            if self.force {
+                details["note"] = "forced: the API objects went at once; their containers \
+                    may run on until each node's kubelet stops them"
+                    .into();
+            }
+            Ok(details)
         })
+    }
+}
+
+/// Waits until `pod` (by uid) no longer exists: when it was seen gone, or `None` at
+/// `deadline`.
+async fn wait_gone(client: &kube::Client, pod: &Pod, deadline: Instant) -> Option<Instant> {
+    let api: kube::Api<Pod> = kube::Api::namespaced(client.clone(), pods::namespace(pod));
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let answer = tokio::time::timeout(
+            left.min(Duration::from_secs(5)),
+            api.get_opt(pods::name(pod)),
+        )
+        .await;
+        if let Ok(Ok(current)) = answer {
+            if current.is_none_or(|p| p.metadata.uid.as_deref() != Some(pods::uid(pod))) {
+                return Some(Instant::now());
+            }
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -19,6 +19,7 @@ mod kube_drain_nodes;
 mod kube_exec_plugin;
 mod kube_fixture;
 mod kube_oracle_compare;
+mod kube_pod_delete_force;
 mod kube_pod_schedule;
 mod kube_probes;
 mod kube_rbac;
