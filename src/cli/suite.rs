@@ -79,6 +79,14 @@ pub async fn run_suite(scenarios: &[Scenario], a: &RunArgs, name: &str, quiet: b
     let mut stopped: Option<String> = None;
     for (i, s) in scenarios.iter().enumerate() {
         let file = s.file.display().to_string();
+        if stopped.is_none() && signalled.load(Ordering::SeqCst) {
+            stopped = Some(
+                match i.checked_sub(1).map(|p| &scenarios[p].metadata.name) {
+                    Some(prev) => format!("interrupted (SIGINT/SIGTERM) during or after {prev}"),
+                    None => "interrupted (SIGINT/SIGTERM) before the first scenario".into(),
+                },
+            );
+        }
         if let Some(why) = &stopped {
             runs.push(SuiteRun::without_report(
                 &s.metadata.name,
@@ -124,12 +132,6 @@ pub async fn run_suite(scenarios: &[Scenario], a: &RunArgs, name: &str, quiet: b
                 ));
                 reports.push(None);
             }
-        }
-        if stopped.is_none() && signalled.load(Ordering::SeqCst) {
-            stopped = Some(format!(
-                "interrupted (SIGINT/SIGTERM) during or after {}",
-                s.metadata.name
-            ));
         }
     }
     let exit_code = runs

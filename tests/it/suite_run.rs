@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{kubedrill, temp_dir, write};
-use crate::run_binary::Exit;
+use crate::common::{kubedrill, temp_dir, wait_for, write};
+use crate::run_binary::{Exit, SpawnedRun, INJECTED};
 
 fn scenario(name: &str, body: &str) -> String {
     format!(
@@ -321,4 +321,62 @@ fn a_bad_suite_name_or_an_empty_directory_is_exit_2() {
         exit.stderr
     );
     assert!(!reports.exists(), "nothing was run");
+}
+
+/// Holds its fault (a flag file) for a minute: only a signal ends it early.
+fn long_hold(flag: &Path) -> String {
+    format!(
+        r#"steps:
+  - fault:
+      command: {{ inject: [touch, "{flag}"], revert: [rm, "{flag}"] }}
+    for: 60s
+"#,
+        flag = flag.display()
+    )
+}
+
+#[test]
+fn ctrl_c_reverts_the_run_in_progress_and_stops_the_suite() {
+    let tmp = temp_dir();
+    let scenarios = tmp.path().join("scenarios");
+    std::fs::create_dir(&scenarios).unwrap();
+    let flag = tmp.path().join("held");
+    write(&scenarios, "a.yaml", &scenario("held", &long_hold(&flag)));
+    write(&scenarios, "b.yaml", &scenario("after", PASSING));
+    let reports = tmp.path().join("reports");
+
+    let run = SpawnedRun::start(&scenarios, &reports, &["--suite", "gameday"]);
+    // The journal of the first run sits in the suite directory.
+    wait_for(
+        std::time::Duration::from_secs(30),
+        "the first run's fault to be injected",
+        || {
+            std::fs::read_dir(&reports)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|suite| crate::common::journal_has(&suite.path(), INJECTED))
+        },
+    );
+    assert!(flag.exists(), "the fault is in place");
+    run.sigint();
+    let exit = run.finish();
+    exit.assert_code(3);
+    assert!(!flag.exists(), "the run in progress reverted its fault");
+    let suite = only_suite_dir(&reports, "gameday");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(suite.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["exit_code"], 3);
+    assert!(
+        summary["stopped"].as_str().unwrap().contains("interrupted"),
+        "{summary}"
+    );
+    assert_eq!(summary["runs"][0]["verdict"], "aborted");
+    assert_eq!(summary["runs"][1]["verdict"], "not-run");
+    assert!(
+        exit.stdout.contains("stopped early: interrupted"),
+        "{}",
+        exit.stdout
+    );
 }
