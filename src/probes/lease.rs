@@ -1,10 +1,10 @@
 //! `lease`: a leader-election Lease. Healthy while it has a holder that keeps renewing it
 //! (renewTime advances at least once per leaseDurationSeconds, timed locally); the holder is
 //! in every sample's detail. When the holder changes, that sample's detail has the failover
-//! time on kubedrill's own clock (from the last sample that saw the old holder fresh to the
-//! first that sees the new one) and, apart, the holders' own timestamps (the old holder's
-//! last renewTime seen, the new holder's acquireTime), which come from two clocks and are
-//! never subtracted. A lease its holder released (empty holderIdentity) is a handover, not
+//! time on kubedrill's own clock (from the sample that saw the old holder's last renewal,
+//! the last evidence it led, to the first sample that sees the new holder) and, apart, the
+//! holders' own timestamps (the old holder's last renewTime seen, the new holder's
+//! acquireTime), which come from two clocks and are never subtracted. A lease its holder released (empty holderIdentity) is a handover, not
 //! an outage, until nobody has taken it for the old holder's lease duration.
 
 use std::sync::{Arc, Mutex};
@@ -71,14 +71,13 @@ impl ProbeKind for LeaseProbe {
     }
 }
 
-/// The last holder seen, with its last renewTime, when (on the local monotonic clock) the
-/// sampler last saw the Lease renewed, and the last sample that saw it fresh.
+/// The last holder seen, with its last renewTime and when (on the local monotonic clock)
+/// the sampler first saw that renewal.
 #[derive(Debug, Clone)]
 struct Held {
     holder: String,
     renewed: Option<Timestamp>,
     renewal_seen: Instant,
-    fresh_seen: Instant,
     duration: Option<Duration>,
 }
 
@@ -154,16 +153,16 @@ impl LeaseWatch {
             };
         };
         let released = st.released.take();
-        let (failover, renewal_seen, fresh_seen) = match st.last.as_ref() {
-            None => (None, now, now),
+        let (failover, renewal_seen) = match st.last.as_ref() {
+            None => (None, now),
             Some(prev) if prev.holder == holder && released.is_none() => {
                 let renewal = prev.renewed != view.renewed;
-                let seen = if renewal { now } else { prev.renewal_seen };
-                (None, seen, prev.fresh_seen)
+                (None, if renewal { now } else { prev.renewal_seen })
             }
             Some(prev) => {
-                // Both ends on the sampler's clock; the holders' timestamps only reported.
-                let gap = now.saturating_duration_since(prev.fresh_seen);
+                // Both ends on the sampler's clock, from the sample that saw the old
+                // holder's last renewal; the holders' timestamps are only reported.
+                let gap = now.saturating_duration_since(prev.renewal_seen);
                 let failover = serde_json::json!({
                     "from": prev.holder,
                     "to": holder,
@@ -174,7 +173,7 @@ impl LeaseWatch {
                         "new_acquire": rfc3339(view.acquired),
                     },
                 });
-                (Some(failover), now, now)
+                (Some(failover), now)
             }
         };
         let unrenewed_for = now.saturating_duration_since(renewal_seen);
@@ -186,7 +185,6 @@ impl LeaseWatch {
             holder: holder.to_string(),
             renewed: view.renewed,
             renewal_seen,
-            fresh_seen: if overdue.is_none() { now } else { fresh_seen },
             duration: view.duration,
         });
         Observation::Held {
@@ -296,7 +294,7 @@ mod tests {
     }
 
     #[test]
-    fn failover_is_timed_on_the_samplers_clock_from_the_last_fresh_sample() {
+    fn failover_is_timed_on_the_samplers_clock_from_the_last_renewal_seen() {
         let s = LeaseWatch::default();
         let t0 = Instant::now();
         let secs = |n: u64| t0 + Duration::from_secs(n);
@@ -320,8 +318,8 @@ mod tests {
             (Some("a"), Some("b"))
         );
         assert_eq!(
-            f["failover_ms"], 3_000,
-            "from a's last fresh sample (24s) to 27s"
+            f["failover_ms"], 17_000,
+            "from the sample that saw a's last renewal (10s) to 27s"
         );
         assert_eq!(f["released"], false);
         assert_eq!(f["holder_times"]["old_renew"], rfc3339(at(3_000)));
@@ -371,7 +369,7 @@ mod tests {
         assert_eq!(f["released"], true);
         assert_eq!(
             f["failover_ms"], 2_000,
-            "from a's last sample (1s) to b's (3s)"
+            "from the sample that saw a's last renewal (1s) to b's (3s)"
         );
     }
 }
