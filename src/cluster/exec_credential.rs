@@ -20,7 +20,9 @@ use serde::Deserialize;
 /// How long a plugin may take to print its credential.
 pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A credential is renewed this long before it expires, as client-go and kube do.
+/// A credential is renewed this long before it expires, as kube does; one that lives
+/// shorter than twice this is renewed halfway through its life instead, so a plugin
+/// issuing short-lived credentials is not run at every request.
 const RENEW_BEFORE: Duration = Duration::from_secs(60);
 
 /// The secret part of a credential. Never printed (no `Debug`).
@@ -39,6 +41,8 @@ enum Secret {
 pub struct Credential {
     secret: Secret,
     expires: Option<DateTime<Utc>>,
+    /// When the plugin gave it.
+    obtained: DateTime<Utc>,
     /// Counts plugin runs: clients built from an older credential are stale.
     pub generation: u64,
 }
@@ -54,8 +58,12 @@ impl std::fmt::Debug for Credential {
 
 impl Credential {
     fn fresh(&self, now: DateTime<Utc>) -> bool {
-        self.expires
-            .is_none_or(|e| now + chrono::Duration::from_std(RENEW_BEFORE).unwrap_or_default() < e)
+        self.expires.is_none_or(|e| {
+            let margin = chrono::Duration::from_std(RENEW_BEFORE)
+                .unwrap_or_default()
+                .min((e - self.obtained) / 2);
+            now + margin < e
+        })
     }
 
     /// Puts the credential in `auth` (whose `exec` has been taken out), so that kube uses
@@ -164,10 +172,12 @@ impl ExecPlugin {
     fn start(&self, generation: u64) -> Running {
         let plugin = self.plugin.clone();
         let task = tokio::spawn(async move {
+            let obtained = Utc::now();
             let (secret, expires) = plugin.run().await?;
             Ok(Arc::new(Credential {
                 secret,
                 expires,
+                obtained,
                 generation,
             }))
         });
@@ -385,11 +395,22 @@ mod tests {
         a.apply(&mut auth).unwrap();
         assert!(auth.token.is_some() && auth.exec.is_none());
 
-        // A credential expiring within a minute is renewed at the next use.
+        // One living 30s is kept (renewed halfway through its life, not at every use)...
         let soon = (Utc::now() + chrono::Duration::seconds(30)).to_rfc3339();
         let (dir, p) = plugin(
             &printing(&format!(
                 "{{\"token\":\"t\",\"expirationTimestamp\":\"{soon}\"}}"
+            )),
+            Duration::from_secs(10),
+        );
+        p.credential().await.unwrap();
+        assert_eq!(p.credential().await.unwrap().generation, 1);
+        assert_eq!(runs(&dir), 1);
+        // ... one already expired is renewed at the next use.
+        let past = (Utc::now() - chrono::Duration::seconds(1)).to_rfc3339();
+        let (dir, p) = plugin(
+            &printing(&format!(
+                "{{\"token\":\"t\",\"expirationTimestamp\":\"{past}\"}}"
             )),
             Duration::from_secs(10),
         );
