@@ -2,7 +2,7 @@
 //! pod per poll: each evicted pod being gone (its uid deleted) and its replacement turning
 //! Ready (a pod of the same controller, first seen after the eviction was accepted, that
 //! no other evicted pod took). The watch task resolves the waiters itself, so each event
-//! costs a map lookup, not a scan per waiting pod.
+//! costs a lookup of the pod's uid and its controller's waiters, not a scan per waiting pod.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -43,7 +43,6 @@ struct Seen {
 }
 
 struct ReplacementWaiter {
-    owner_uid: String,
     after: Instant,
     tx: oneshot::Sender<Ready>,
 }
@@ -52,7 +51,8 @@ struct ReplacementWaiter {
 struct State {
     pods: HashMap<String, Seen>,
     gone_waiters: HashMap<String, oneshot::Sender<DateTime<Utc>>>,
-    replacement_waiters: Vec<ReplacementWaiter>,
+    /// By controller uid, oldest first.
+    replacement_waiters: HashMap<String, Vec<ReplacementWaiter>>,
     /// The last list or watch failure, for timeout messages.
     last_error: Option<String>,
 }
@@ -147,12 +147,16 @@ impl NamespaceWatch {
     pub fn replacement(&self, owner_uid: &str, after: Instant) -> oneshot::Receiver<Ready> {
         let (tx, rx) = oneshot::channel();
         let mut s = lock(&self.state);
-        s.replacement_waiters.push(ReplacementWaiter {
-            owner_uid: owner_uid.to_string(),
-            after,
-            tx,
-        });
-        match_replacements(&mut s, Utc::now());
+        let waiters = s
+            .replacement_waiters
+            .entry(owner_uid.to_string())
+            .or_default();
+        waiters.push(ReplacementWaiter { after, tx });
+        let uids: Vec<String> = s.pods.keys().cloned().collect();
+        let now = Utc::now();
+        for uid in uids {
+            match_pod(&mut s, &uid, now);
+        }
         rx
     }
 
@@ -184,7 +188,6 @@ fn apply_list(s: &mut State, items: Vec<Pod>) {
     for (_, pod) in listed {
         upsert(s, pod, now);
     }
-    match_replacements(s, now);
 }
 
 fn upsert(s: &mut State, pod: Pod, now: DateTime<Utc>) {
@@ -199,7 +202,7 @@ fn upsert(s: &mut State, pod: Pod, now: DateTime<Utc>) {
         }
         None => {
             s.pods.insert(
-                uid,
+                uid.clone(),
                 Seen {
                     pod,
                     first_seen: Instant::now(),
@@ -209,6 +212,7 @@ fn upsert(s: &mut State, pod: Pod, now: DateTime<Utc>) {
             );
         }
     }
+    match_pod(s, &uid, now);
 }
 
 fn deleted(s: &mut State, uid: &str, now: DateTime<Utc>) {
@@ -218,41 +222,33 @@ fn deleted(s: &mut State, uid: &str, now: DateTime<Utc>) {
     }
 }
 
-/// Gives unclaimed Ready pods to the oldest waiters of their controller.
-fn match_replacements(s: &mut State, now: DateTime<Utc>) {
-    if s.replacement_waiters.is_empty() {
+/// Gives pod `uid`, when Ready and unclaimed, to the oldest waiter of its controller that
+/// started waiting before the watch first saw it.
+fn match_pod(s: &mut State, uid: &str, now: DateTime<Utc>) {
+    let Some(c) = s.pods.get_mut(uid) else {
+        return;
+    };
+    if c.claimed || !pods::is_ready(&c.pod) {
         return;
     }
-    let State {
-        pods: seen_pods,
-        replacement_waiters,
-        ..
-    } = s;
-    replacement_waiters.retain(|w| !w.tx.is_closed());
-    let mut i = 0;
-    while i < replacement_waiters.len() {
-        let w = &replacement_waiters[i];
-        let found = seen_pods.values_mut().find(|c| {
-            !c.claimed
-                && c.first_seen >= w.after
-                && pods::is_ready(&c.pod)
-                && pods::controller(&c.pod).map(|o| o.uid.as_str()) == Some(w.owner_uid.as_str())
-        });
-        match found {
-            Some(c) => {
-                c.claimed = true;
-                let ready = Ready {
-                    pod: pods::full_name(&c.pod),
-                    node: pods::node_of(&c.pod).to_string(),
-                    ready_at: ready_time(&c.pod, c.not_ready_at, now),
-                    seen_at: now,
-                };
-                let w = replacement_waiters.remove(i);
-                let _ = w.tx.send(ready);
-            }
-            None => i += 1,
-        }
-    }
+    let Some(owner) = pods::controller(&c.pod) else {
+        return;
+    };
+    let Some(waiters) = s.replacement_waiters.get_mut(&owner.uid) else {
+        return;
+    };
+    waiters.retain(|w| !w.tx.is_closed());
+    let Some(i) = waiters.iter().position(|w| w.after <= c.first_seen) else {
+        return;
+    };
+    let w = waiters.remove(i);
+    c.claimed = true;
+    let _ = w.tx.send(Ready {
+        pod: pods::full_name(&c.pod),
+        node: pods::node_of(&c.pod).to_string(),
+        ready_at: ready_time(&c.pod, c.not_ready_at, now),
+        seen_at: now,
+    });
 }
 
 /// When `pod` turned Ready: its Ready condition's `lastTransitionTime` when the server gives
@@ -334,7 +330,6 @@ fn apply_event(state: &Mutex<State>, event: WatchEvent<Pod>, rv: &mut String) ->
         WatchEvent::Added(p) | WatchEvent::Modified(p) => {
             keep_rv(&p);
             upsert(&mut s, p, now);
-            match_replacements(&mut s, now);
         }
         WatchEvent::Deleted(p) => {
             keep_rv(&p);
