@@ -44,6 +44,12 @@ pub enum Command {
     /// Compare two report.json files or two suite directories, metric by metric; exit 1
     /// when NEW regressed past a threshold.
     Compare(super::compare::CompareArgs),
+    /// Inject one fault for a while with probes watching, from flags alone (no YAML):
+    /// `inject stop-service --node n1 --set service=kubelet --for 30s --probe api`.
+    Inject(super::adhoc::InjectArgs),
+    /// Only watch: probes from flags for a while (live state per probe), then the reports
+    /// (availability, outages, latency).
+    Probe(super::adhoc::ProbeArgs),
     /// The catalogue of faults and probes, one line each with an example.
     List,
     /// Run the reverts a crashed or killed run left registered in its journal.
@@ -103,6 +109,10 @@ pub struct RunCommand {
     /// report.json on one line, e.g. for a pod's log).
     #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "suite")]
     pub report_stdout: Option<ReportFormat>,
+    /// Print each scenario as it would run (variables substituted, command-line target
+    /// written in) and exit without running.
+    #[arg(long, conflicts_with = "suite")]
+    pub print_scenario: bool,
 }
 
 /// `validate`.

@@ -1,6 +1,12 @@
-//! The command line: `run`, `validate`, `plan`, `report`, `compare`, `list`, `recover`, `lab`.
+//! The command line: `run`, `validate`, `plan`, `report`, `compare`, `inject`, `probe`, `list`,
+//! `recover`, `lab`.
 //! Every command returns an exit code from the one table in [`crate::exit_code`].
 
+mod adhoc;
+mod adhoc_fault;
+mod adhoc_print;
+mod adhoc_probe;
+mod adhoc_scenario;
 mod args;
 #[cfg(test)]
 mod catalogue_test;
@@ -59,6 +65,8 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::Plan(a) => plan::plan(a).await,
         Command::Report(a) => render::render(a),
         Command::Compare(a) => compare::compare(a),
+        Command::Inject(a) => adhoc::inject(a, cli.quiet).await,
+        Command::Probe(a) => adhoc::probe(a, cli.quiet).await,
         Command::List => list::list(),
         Command::Recover(a) => recover::recover(a).await,
         Command::Lab(c) => lab::lab(c).await,

@@ -18,6 +18,7 @@ pub async fn run(c: RunCommand, quiet: bool) -> i32 {
         run: mut a,
         suite,
         report_stdout,
+        print_scenario,
     } = c;
     a.files = match super::suite::scenario_files(&a.files) {
         Ok(files) => files,
@@ -33,6 +34,9 @@ pub async fn run(c: RunCommand, quiet: bool) -> i32 {
     let Some(scenarios) = load_all(&a.files, &a.vars) else {
         return ExitCode::Invalid.code();
     };
+    if print_scenario {
+        return super::adhoc_print::print_run_scenarios(&a);
+    }
     if a.dry_run {
         let runnable = print_plans(&scenarios, &overrides(&a)).await;
         println!("dry run: nothing was injected");

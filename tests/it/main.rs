@@ -1,6 +1,7 @@
 //! The integration test binary (one binary keeps link time down); each module is one area.
 
 mod abort_recovery;
+mod adhoc_cli;
 mod common;
 mod compare_runs;
 mod concurrent_runs;
