@@ -77,13 +77,16 @@ impl PodPlan {
     }
 }
 
-/// `evict 3 pods (a, b, c); skip 2 (ds: DaemonSet-managed, ...)`.
+/// `evict 3 pods (a, b: finished DaemonSet pod, c); skip 2 (ds: DaemonSet-managed, ...)`.
 pub fn summary(plans: &[PodPlan]) -> String {
     let (skip, evict): (Vec<&PodPlan>, Vec<&PodPlan>) =
         plans.iter().partition(|p| p.skipped.is_some());
     let names = |v: &[&PodPlan]| {
         v.iter()
-            .map(|p| p.pod.clone())
+            .map(|p| match p.note {
+                Some(note) => format!("{}: {note}", p.pod),
+                None => p.pod.clone(),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -437,5 +440,37 @@ impl PodOutcome {
             None => "still there".to_string(),
         });
         format!("{}: {}", self.pod, parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(pod: &str, skipped: Option<&'static str>, note: Option<&'static str>) -> PodPlan {
+        PodPlan {
+            pod: pod.into(),
+            namespace: "ns".into(),
+            name: pod.into(),
+            uid: "u".into(),
+            owner: None,
+            owner_uid: None,
+            skipped,
+            note,
+            replaced: false,
+        }
+    }
+
+    #[test]
+    fn the_plan_names_what_kubectl_would_warn_about() {
+        let text = summary(&[
+            plan("ns/web", None, None),
+            plan("ns/done", None, Some("finished DaemonSet pod")),
+            plan("ns/logs", Some("DaemonSet-managed"), None),
+        ]);
+        assert_eq!(
+            text,
+            "evict 2 pod(s) (ns/web, ns/done: finished DaemonSet pod); skip 1 (ns/logs: DaemonSet-managed)"
+        );
     }
 }
