@@ -266,6 +266,28 @@ fn a_bad_set_is_exit_2_naming_the_flag_and_runs_nothing() {
         "{}",
         out.stderr
     );
+    let out = kd(&["inject", "stop-everything", "--for", "1s"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("unknown fault kind `stop-everything`"),
+        "{}",
+        out.stderr
+    );
+    let out = kd(&["probe", "--for", "1s"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("give at least one probe"),
+        "{}",
+        out.stderr
+    );
+    let out = kd(&["probe", "bogus", "--for", "1s"]);
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("--probe bogus: unknown probe kind `bogus`"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -291,6 +313,23 @@ fn run_print_scenario_substitutes_variables_and_validates() {
     );
     let printed = write(dir.path(), "printed.yaml", &out.stdout);
     kd(&["validate", printed.to_str().unwrap()]).assert_code(0);
+    // A context the scenario does not allow is refused, as the run would refuse it.
+    let out = kd(&[
+        "run",
+        file.to_str().unwrap(),
+        "--set",
+        &set,
+        "--context",
+        "other",
+        "--print-scenario",
+    ]);
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("--context other: the scenario does not allow"),
+        "{}",
+        out.stderr
+    );
     let reports = dir.path().join("reports");
     run_to_end(&printed, &reports).assert_code(0);
     let r = only_report(&reports);
