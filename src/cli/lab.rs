@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 
 use crate::exit_code::ExitCode;
 use crate::lab::{self, LabConfig};
+use crate::scenario::duration::HumanDuration;
 
 /// `lab` subcommands.
 #[derive(Debug, Subcommand)]
@@ -43,6 +44,11 @@ pub struct LabArgs {
     /// IPv4 subnet of the lab bridge.
     #[arg(long)]
     pub subnet: Option<String>,
+    /// Run every node service under a supervisor that starts it again DELAY after it exits
+    /// (like systemd's `Restart=always`, `RestartSec=DELAY`); `ctl stop` stops it for good.
+    /// Only the plain lab; applies to services started by this `up`.
+    #[arg(long, value_name = "DELAY", num_args = 0..=1, default_missing_value = "2s")]
+    pub supervise: Option<HumanDuration>,
 }
 
 impl LabArgs {
@@ -88,10 +94,10 @@ pub async fn lab(cmd: LabCommand) -> i32 {
 
 async fn up(a: &LabArgs) -> Result<i32, String> {
     let cfg = a.config()?;
-    let l = if a.kubernetes {
-        lab::up_kubernetes(&cfg).await
-    } else {
-        lab::up(&cfg).await
+    let l = match (a.kubernetes, a.supervise) {
+        (true, Some(_)) => return Err("--supervise is for the plain lab (not --kubernetes)".into()),
+        (true, None) => lab::up_kubernetes(&cfg).await,
+        (false, supervise) => lab::up_supervised(&cfg, supervise.map(HumanDuration::get)).await,
     };
     let l = l.map_err(|e| e.to_string())?;
     print!("{}", l.inventory.to_yaml());

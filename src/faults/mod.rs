@@ -11,8 +11,10 @@ mod drain_watch;
 mod effect;
 mod etcd_partition;
 mod k8s_nodes;
+mod kill_process;
 mod nats_leader;
 mod node_command;
+mod node_isolate;
 mod pod_delete;
 mod prepared;
 mod stop_service;
@@ -156,6 +158,9 @@ impl FaultSpec {
         if let FaultSpec::EtcdPartition(f) = self {
             f.place(scenario, step);
         }
+        if let FaultSpec::NodeIsolate(f) = self {
+            f.place(scenario, step);
+        }
     }
 
     /// The etcd partition behind this spec, if it is one.
@@ -177,4 +182,6 @@ fault_kinds! {
     NodeCommand => node_command::NodeCommandFault,
     EtcdPartition => etcd_partition::EtcdPartitionFault,
     NatsLeaderKill => nats_leader::NatsLeaderKillFault,
+    NodeIsolate => node_isolate::NodeIsolateFault,
+    KillProcess => kill_process::KillProcessFault,
 }

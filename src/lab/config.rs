@@ -111,6 +111,9 @@ pub struct Layout {
     /// A Kubernetes lab (`lab up --kubernetes`): control-plane nodes `n0..n2`, workers
     /// `w0..`, and a load balancer namespace.
     pub kubernetes: bool,
+    /// `lab up --supervise`: each node service runs under a supervisor loop that starts it
+    /// again this long after it exits (None: no supervisor).
+    pub supervise: Option<Duration>,
 }
 
 impl Layout {
@@ -153,6 +156,7 @@ impl Layout {
             network,
             prefix_len,
             kubernetes: false,
+            supervise: None,
         })
     }
 

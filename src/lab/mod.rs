@@ -108,7 +108,16 @@ pub fn is_kubernetes_lab(dir: &std::path::Path) -> bool {
 
 /// Builds (or completes) the lab and waits until every service answers.
 pub async fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
-    let l = Layout::new(cfg)?;
+    up_supervised(cfg, None).await
+}
+
+/// [`up`], with every node service under a supervisor that starts it again `supervise`
+/// after it exits (`lab up --supervise[=DELAY]`); `ctl stop` ends the supervisor too, so
+/// a stopped service stays stopped. The `ctl` scripts are written again on every `up`:
+/// services started before keep the supervision they were started with.
+pub async fn up_supervised(cfg: &LabConfig, supervise: Option<Duration>) -> Result<Lab, LabError> {
+    let mut l = Layout::new(cfg)?;
+    l.supervise = supervise;
     host::require_root()?;
     let programs = host::find_programs(&cfg.kubelet_standin[0])?;
     if is_kubernetes_lab(&cfg.dir) {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::access::shell_quote;
 
@@ -212,12 +213,13 @@ fn ctl_script(l: &Layout, i: usize, programs: &BTreeMap<&str, PathBuf>) -> Strin
             }
         })
         .collect();
-    ctl_script_text(
+    supervised_ctl_script_text(
         &l.node_name(i),
         &l.netns(i),
         &l.node_dir(i),
         &l.process_marker(),
         &services,
+        l.supervise,
     )
 }
 
@@ -242,7 +244,7 @@ fn with_hostname(unshare: &Path, node: &str, argv: Vec<String>) -> Vec<String> {
 }
 
 /// A control script for the services `(name, argv)` of one namespace, run from `node_dir`
-/// (pid files in `run/`, logs in `log/`).
+/// (pid files in `run/`, logs in `log/`), without a supervisor.
 pub(super) fn ctl_script_text(
     node: &str,
     netns: &str,
@@ -250,6 +252,22 @@ pub(super) fn ctl_script_text(
     marker: &str,
     services: &[(&str, Vec<String>)],
 ) -> String {
+    supervised_ctl_script_text(node, netns, node_dir, marker, services, None)
+}
+
+/// [`ctl_script_text`], with `supervise`: `start` runs each service under a supervisor
+/// loop (`run/SERVICE.supervisor.pid`) that starts it again `supervise` after it exits,
+/// as systemd's `Restart=always` with `RestartSec` does; `stop` ends the supervisor first,
+/// so a stopped service stays stopped. The service's own pid stays in `run/SERVICE.pid`.
+pub(super) fn supervised_ctl_script_text(
+    node: &str,
+    netns: &str,
+    node_dir: &Path,
+    marker: &str,
+    services: &[(&str, Vec<String>)],
+    supervise: Option<Duration>,
+) -> String {
+    let delay = supervise.map_or(String::new(), |d| format!("{:.3}", d.as_secs_f64()));
     let cases: String = services
         .iter()
         .map(|(s, argv)| {
@@ -271,14 +289,18 @@ pub(super) fn ctl_script_text(
 set -u
 node_dir={node_dir}
 services='{services}'
+# Seconds a supervisor waits before starting an exited service again; empty: no supervisor.
+supervise_delay='{delay}'
 export {marker}
 
 usage() {{ echo "usage: $0 start|stop|status SERVICE|all (services: $services)" >&2; exit 2; }}
 pidfile() {{ echo "$node_dir/run/$1.pid"; }}
+supfile() {{ echo "$node_dir/run/$1.supervisor.pid"; }}
 # A zombie is not running (PID 1 may never reap a killed daemon).
 alive() {{ [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ] && kill -0 "$1" 2>/dev/null; }}
 
 running() {{ pid=$(cat "$(pidfile "$1")" 2>/dev/null) && [ -n "$pid" ] && alive "$pid"; }}
+supervised() {{ sup=$(cat "$(supfile "$1")" 2>/dev/null) && [ -n "$sup" ] && alive "$sup"; }}
 
 run() {{
   case "$1" in
@@ -286,21 +308,58 @@ run() {{
   esac
 }}
 
+# The supervisor loop (its own session and process group): runs the service, records its
+# pid, and starts it again $supervise_delay seconds after it exits, until `stop` kills it.
+supervise() {{
+  while :; do
+    "$0" run "$1" &
+    child=$!
+    echo "$child" >"$(pidfile "$1")"
+    wait "$child"
+    echo "kubedrill lab supervisor: $1 (pid $child) exited with status $?; starting it again in ${{supervise_delay}}s"
+    sleep "$supervise_delay"
+  done
+}}
+
+# Ends a supervisor and everything in its process group (its sleep, a service it just
+# forked); only while it is alive, so a reused pid is never signalled.
+end_supervisor() {{
+  if supervised "$1"; then
+    kill -KILL "$sup" 2>/dev/null
+    kill -KILL "-$sup" 2>/dev/null
+  fi
+  rm -f "$(supfile "$1")"
+}}
+
 start() {{
   running "$1" && return 0
+  end_supervisor "$1"
+  if [ -n "$supervise_delay" ]; then
+    # Not a process group leader here, so setsid execs in place and $! is the supervisor.
+    setsid "$0" supervise "$1" >>"$node_dir/log/$1.log" 2>&1 </dev/null &
+    echo $! >"$(supfile "$1")"
+    n=0
+    while ! running "$1" && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+    return 0
+  fi
   # Not a process group leader here, so setsid execs in place and $! is the daemon.
   setsid "$0" run "$1" >>"$node_dir/log/$1.log" 2>&1 </dev/null &
   echo $! >"$(pidfile "$1")"
 }}
 
 stop() {{
+  # The supervisor first, so it does not start the service again; then the service,
+  # gracefully; then whatever is left of the supervisor's group.
+  group=
+  if supervised "$1"; then group=$sup; kill -KILL "$sup" 2>/dev/null; fi
   if running "$1"; then
     kill -TERM "$pid"
     n=0
     while alive "$pid" && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
     kill -KILL "$pid" 2>/dev/null
   fi
-  rm -f "$(pidfile "$1")"
+  [ -n "$group" ] && kill -KILL "-$group" 2>/dev/null
+  rm -f "$(pidfile "$1")" "$(supfile "$1")"
 }}
 
 status() {{
@@ -312,6 +371,7 @@ action=$1
 case " $services all " in *" $2 "*) ;; *) usage ;; esac
 case "$action" in
   run) run "$2" ;;
+  supervise) supervise "$2" ;;
   start|stop|status)
     [ "$2" = all ] && set -- $services || set -- "$2"
     rc=0

@@ -1,0 +1,228 @@
+//! `node-isolate` on the Kubernetes lab (its own, nextest group `kubernetes-lab` through
+//! the `kube_` in the test's name): control-plane node n1 cut off for 15s with its SSH
+//! access kept. While isolated, its etcd peer port is unreachable from n0, HAProxy marks
+//! its apiserver down, the harness still runs commands on it over SSH, and the API
+//! through the load balancer (fresh connections) and the etcd quorum hold; after the
+//! revert nothing of the chain is left and n1's etcd member is healthy again.
+//!
+//! The claim "API availability through the load balancer of at least 99%" does not hold
+//! on the lab's HAProxy (`timeout connect 5s`, checks `inter 1s fall 2`) for a node that
+//! drops packets instead of refusing: until the checks fail, every third new connection
+//! goes to n1 and hangs past the client's 1s timeout (measured 94-96% over the ~30s
+//! run). The test asserts exactly that: failures only in that window, none after.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use kubedrill::access::NodeAccess;
+use kubedrill::etcd::iptables::{chain_for, normalize_dump};
+use kubedrill::etcd::{EtcdTls, Gateway};
+
+use crate::common::{only_report, temp_dir, write};
+use crate::drill_lab::until;
+use crate::lab_kubernetes::KubeLab;
+use crate::run_binary::{SpawnedRun, INJECTED, REVERTING};
+
+const SCENARIO: &str = "node-isolate-n1";
+
+fn scenario() -> String {
+    format!(
+        r#"apiVersion: kubedrill/v1
+kind: Scenario
+metadata: {{ name: {SCENARIO} }}
+target: {{ context: "${{context}}", kubeconfig: "${{kubeconfig}}", inventory: "${{inventory}}" }}
+probes:
+  - name: api
+    interval: 200ms
+    timeout: 1s
+    api: {{ check: readyz, connection: fresh }}
+  - name: etcd
+    interval: 500ms
+    timeout: 2s
+    etcd:
+      tls: {{ ca: "${{etcd_ca}}", cert: "${{etcd_cert}}", key: "${{etcd_key}}" }}
+steps:
+  - wait: 3s
+  - id: isolate
+    fault:
+      node-isolate: {{ nodes: [n1] }}
+    for: 15s
+  - wait-until: {{ healthy: [api, etcd], stable-for: 3s, timeout: 2m }}
+expect:
+  # Measured on the lab: 94-96%, every failure within HAProxy's detection window (see the
+  # test); 99% needs a load balancer that gives up on a black-holed backend within the
+  # client's timeout.
+  - {{ probe: api, availability: ">= 90%", max-outage: "<= 1s" }}
+  - {{ probe: etcd, max-outage: "<= 5s" }}
+"#
+    )
+}
+
+fn in_netns(ns: &str, argv: &[&str]) -> std::process::Output {
+    Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(argv)
+        .output()
+        .expect("ip netns exec")
+}
+
+fn iptables_dump(ns: &str) -> String {
+    let out = in_netns(ns, &["iptables-save"]);
+    assert!(out.status.success(), "{out:?}");
+    normalize_dump(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// A TCP connection from namespace `ns` to `addr:port` within 2s.
+fn connects(ns: &str, addr: &str, port: u16) -> bool {
+    let script = format!("exec 3<>/dev/tcp/{addr}/{port}");
+    in_netns(ns, &["timeout", "2", "bash", "-c", &script])
+        .status
+        .success()
+}
+
+#[tokio::test]
+async fn isolating_control_plane_n1_on_the_kube_lab_keeps_the_api_quorum_and_access() {
+    let lab = KubeLab::up(2);
+    let vars = &lab.lab.vars;
+    let (n0_ns, n1_ns) = (vars["n0_netns"].clone(), vars["n1_netns"].clone());
+    let (n1_addr, n2_addr) = (vars["n1_addr"].clone(), vars["n2_addr"].clone());
+    let lb_log = PathBuf::from(&vars["lab_dir"]).join("nodes/lb/log/haproxy.log");
+    let n1 = NodeAccess::new(lab.lab.inventory.node("n1").unwrap().clone());
+    let before = iptables_dump(&n1_ns);
+    assert!(
+        connects(&n0_ns, &n1_addr, 2380),
+        "n0 reaches n1's etcd peer port"
+    );
+    let chain = chain_for(SCENARIO, 1);
+
+    let tmp = temp_dir();
+    let file = write(tmp.path(), "isolate.yaml", &scenario());
+    let reports = tmp.path().join("reports");
+    let vars_file = lab.lab.vars_file.display().to_string();
+    let run = SpawnedRun::start(&file, &reports, &["--vars", &vars_file, "-q"]);
+    until(
+        Duration::from_secs(60),
+        "the isolation in place",
+        || async { run.journal_has(INJECTED).then_some(()) },
+    )
+    .await;
+
+    // While isolated: the chain is first in INPUT and OUTPUT; n1's etcd peer port is cut
+    // off from n0 (n0 still reaches n2); HAProxy takes n1's apiserver out; the harness's
+    // SSH access still runs commands; anything else from the harness is dropped.
+    let rules = String::from_utf8_lossy(&in_netns(&n1_ns, &["iptables", "-S"]).stdout).to_string();
+    for hook in ["INPUT", "OUTPUT"] {
+        let first = rules
+            .lines()
+            .find(|l| l.starts_with(&format!("-A {hook} ")))
+            .unwrap_or_default();
+        assert_eq!(first, format!("-A {hook} -j {chain}"), "{rules}");
+    }
+    assert!(
+        !connects(&n0_ns, &n1_addr, 2380),
+        "n1's etcd peer port is cut off"
+    );
+    assert!(
+        connects(&n0_ns, &n2_addr, 2380),
+        "the other members still talk"
+    );
+    until(
+        Duration::from_secs(15),
+        "HAProxy marking n1 down",
+        || async {
+            std::fs::read_to_string(&lb_log)
+                .ok()?
+                .contains("kube-apiservers/n1 is DOWN")
+                .then_some(())
+        },
+    )
+    .await;
+    let out = n1
+        .run(&["hostname".to_string()], Duration::from_secs(5))
+        .await
+        .expect("SSH to n1 works while it is isolated");
+    assert!(out.success(), "{out:?}");
+    assert!(
+        !run.journal_has(REVERTING),
+        "the checks ran while the isolation held"
+    );
+    let harness_api = Command::new("timeout")
+        .args([
+            "2",
+            "bash",
+            "-c",
+            &format!("exec 3<>/dev/tcp/{n1_addr}/6443"),
+        ])
+        .status()
+        .unwrap();
+    assert!(
+        !harness_api.success(),
+        "the harness's other traffic to n1 is dropped"
+    );
+
+    let exit = run.finish();
+    let report = only_report(&reports);
+    assert_eq!(exit.code, Some(0), "{}\n{}", exit.stdout, exit.stderr);
+    let fault = &report["faults"][0];
+    let details = &report["faults"][0]["details"];
+    assert_eq!(details["chain"], chain.as_str(), "{details}");
+    assert_eq!(details["keep_access"], true);
+    let kept = &details["nodes"][0]["kept"];
+    assert_eq!(kept["ssh_port"], 22, "{details}");
+    let bridge = n1_addr.rsplit_once('.').map(|(net, _)| format!("{net}.1"));
+    assert_eq!(
+        kept["harness"].as_str(),
+        bridge.as_deref(),
+        "the lab bridge: {details}"
+    );
+    let api = report["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "api")
+        .unwrap();
+    // Through the load balancer, new connections fail only while HAProxy has not yet
+    // taken n1 out (fall 2 at inter 1s: every third one goes to the cut-off apiserver and
+    // hangs past the probe timeout); from then on, and after the heal, every one works.
+    let cut = fault["injected_at_ms"].as_f64().unwrap();
+    let in_effect = fault["in_effect_at_ms"].as_f64().unwrap();
+    let m = &api["measurements"];
+    for o in m["outages"].as_array().unwrap() {
+        let (start, end) = (
+            o["start_ms"].as_f64().unwrap(),
+            o["end_ms"].as_f64().unwrap(),
+        );
+        assert!(
+            start >= cut && end <= in_effect + 6000.0,
+            "api outage {start}..{end} ms outside the load balancer's detection window \
+             (cut at {cut}, in effect at {in_effect}): {m}"
+        );
+    }
+    eprintln!(
+        "api through the load balancer: availability {} %, {} of {} samples failed",
+        m["availability_pct"], m["failed_samples"], m["samples"]
+    );
+
+    // After the revert: nothing of the chain left, iptables as before, n1's member healthy.
+    let after = iptables_dump(&n1_ns);
+    assert!(!after.contains(&chain), "{after}");
+    assert_eq!(after, before, "the revert left iptables exactly as before");
+    let tls = EtcdTls {
+        ca: vars["etcd_ca"].clone().into(),
+        cert: Some(vars["etcd_cert"].clone().into()),
+        key: Some(vars["etcd_key"].clone().into()),
+    };
+    let gw = Gateway::new(Some(&tls), Duration::from_secs(2)).unwrap();
+    let n1_etcd = vars["etcd_endpoint_n1"].clone();
+    until(
+        Duration::from_secs(30),
+        "n1's etcd member healthy again",
+        || async {
+            let s = gw.status(&n1_etcd).await.ok()?;
+            (s.leader != 0).then_some(())
+        },
+    )
+    .await;
+    assert!(connects(&n0_ns, &n1_addr, 2380));
+}
