@@ -226,3 +226,101 @@ async fn isolating_control_plane_n1_on_the_kube_lab_keeps_the_api_quorum_and_acc
     .await;
     assert!(connects(&n0_ns, &n1_addr, 2380));
 }
+
+/// `keep-access: false` on the plain lab (a one-node lab of this test's own): over SSH it
+/// is refused without `self-heal`; with it, the node is cut off from the harness too (a
+/// TCP probe of its SSH port fails), the node removes the chain by itself, and the
+/// revert, which waited for the node to answer again, finds nothing left.
+#[test]
+fn cutting_the_harness_access_too_needs_a_self_heal_and_heals_by_itself() {
+    use crate::lab_fixture::{block_on, config, LabKey};
+    use crate::run_binary::run_to_end;
+    use kubedrill::lab;
+
+    let tmp = temp_dir();
+    let pid = std::process::id();
+    let mut cfg = config(LabKey::Etcd, 1, &tmp.path().join("lab"));
+    cfg.name_prefix = format!("ki{}", pid % 10_000_000);
+    cfg.subnet = format!("10.217.{}.0/24", pid % 250);
+    block_on(lab::down(&cfg)).expect("clean up leftovers");
+    struct Down(kubedrill::lab::LabConfig);
+    impl Drop for Down {
+        fn drop(&mut self) {
+            let _ = block_on(lab::down(&self.0));
+        }
+    }
+    let _down = Down(cfg.clone());
+    let up = block_on(lab::up(&cfg)).expect("lab up");
+    let ns = format!("{}-n0", cfg.name_prefix);
+    let addr = up.vars["n0_addr"].clone();
+    let before = iptables_dump(&ns);
+    let scenario = |name: &str, fault: &str| {
+        format!(
+            "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: {{ name: {name} }}\n\
+             target: {{ inventory: {inv} }}\nsettings: {{ revert-timeout: 60s }}\n\
+             probes:\n  - {{ name: ssh, interval: 200ms, timeout: 500ms, tcp: {{ address: \"{addr}:22\" }} }}\n\
+             steps:\n  - wait: 1s\n  - fault:\n      node-isolate: {fault}\n    for: 1s\n  - wait: 1s\n",
+            inv = up.inventory_file.display(),
+        )
+    };
+
+    let refused = write(
+        tmp.path(),
+        "refused.yaml",
+        &scenario("cut-refused", "{ nodes: [n0], keep-access: false }"),
+    );
+    let reports = tmp.path().join("refused");
+    run_to_end(&refused, &reports).assert_code(3);
+    // Refused while preparing: no fault record, the reason says why.
+    let error = only_report(&reports)["reason"].to_string();
+    assert!(
+        error.contains("keep-access: false") && error.contains("self-heal"),
+        "{error}"
+    );
+    assert_eq!(iptables_dump(&ns), before, "nothing was installed");
+
+    let healed = write(
+        tmp.path(),
+        "healed.yaml",
+        &scenario(
+            "cut-healed",
+            "{ nodes: [n0], keep-access: false, self-heal: 5s }",
+        ),
+    );
+    let reports = tmp.path().join("healed");
+    let exit = run_to_end(&healed, &reports);
+    let report = only_report(&reports);
+    exit.assert_code(0);
+    let fault = &report["faults"][0];
+    assert_eq!(fault["details"]["keep_access"], false, "{fault}");
+    assert!(fault["details"]["nodes"][0]["kept"].is_null(), "{fault}");
+    // The harness saw the SSH port go silent, and come back only with the self-heal:
+    // the revert (started 1s after the injection) had to wait for it.
+    let ssh = report["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "ssh")
+        .unwrap();
+    let outages = ssh["measurements"]["outages"].as_array().unwrap();
+    assert_eq!(outages.len(), 1, "{ssh}");
+    let length = outages[0]["length_ms"].as_f64().unwrap();
+    assert!(
+        length >= 3000.0,
+        "cut for about self-heal minus the 1s install delay: {length} ms"
+    );
+    // The revert started (1s after the injection) while the node was still cut off, and
+    // succeeded once the self-heal had given it back.
+    let revert_started = fault["reverted_at_ms"].as_f64().unwrap();
+    let back = outages[0]["end_ms"].as_f64().unwrap();
+    assert!(
+        back > revert_started + 1000.0,
+        "the node was back at {back} ms, the revert started at {revert_started} ms"
+    );
+    assert_eq!(
+        report["reverts"][0]["outcome"], "reverted",
+        "{}",
+        report["reverts"]
+    );
+    assert_eq!(iptables_dump(&ns), before, "nothing of the chain is left");
+}
