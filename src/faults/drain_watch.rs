@@ -38,6 +38,8 @@ struct Seen {
     first_seen: Instant,
     /// The last time the watch saw it not Ready (its first sighting if it never was).
     not_ready_at: DateTime<Utc>,
+    /// When the watch first saw it Ready.
+    ready_seen_at: Option<DateTime<Utc>>,
     /// Taken as some evicted pod's replacement.
     claimed: bool,
 }
@@ -197,6 +199,9 @@ fn upsert(s: &mut State, pod: Pod, now: DateTime<Utc>) {
         Some(seen) => {
             if !ready {
                 seen.not_ready_at = now;
+                seen.ready_seen_at = None;
+            } else if seen.ready_seen_at.is_none() {
+                seen.ready_seen_at = Some(now);
             }
             seen.pod = pod;
         }
@@ -207,6 +212,7 @@ fn upsert(s: &mut State, pod: Pod, now: DateTime<Utc>) {
                     pod,
                     first_seen: Instant::now(),
                     not_ready_at: now,
+                    ready_seen_at: ready.then_some(now),
                     claimed: false,
                 },
             );
@@ -243,11 +249,12 @@ fn match_pod(s: &mut State, uid: &str, now: DateTime<Utc>) {
     };
     let w = waiters.remove(i);
     c.claimed = true;
+    let seen_at = c.ready_seen_at.unwrap_or(now);
     let _ = w.tx.send(Ready {
         pod: pods::full_name(&c.pod),
         node: pods::node_of(&c.pod).to_string(),
-        ready_at: ready_time(&c.pod, c.not_ready_at, now),
-        seen_at: now,
+        ready_at: ready_time(&c.pod, c.not_ready_at, seen_at),
+        seen_at,
     });
 }
 

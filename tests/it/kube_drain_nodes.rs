@@ -130,8 +130,20 @@ async fn a_replacement_ready_before_its_pod_is_gone_is_a_negative_overlap() {
     });
     assert!(ready_on_b, "the replacement turned Ready on B");
     assert!(!drain.is_finished(), "the old pod is not gone yet");
-    own.start_kubelet(0);
+    // What A's kubelet would confirm when it came back (a restarted kwok first waits for
+    // the old one's node lease to expire): the pod's deletion, forced.
+    own.kubectl(&[
+        "delete",
+        "pods",
+        "-l",
+        "app=web",
+        "--field-selector",
+        &format!("spec.nodeName={a}"),
+        "--force",
+        "--grace-period=0",
+    ]);
     let (result, reverts) = drain.await.unwrap();
+    own.start_kubelet(0);
     let details = result.expect("drain succeeds");
     let p = all_pods(&details)[0];
     let replacement = &p["replacement"];
@@ -140,6 +152,8 @@ async fn a_replacement_ready_before_its_pod_is_gone_is_a_negative_overlap() {
     assert!(overlap < 0, "Ready before gone is negative: {p}");
     let (ready, gone) = (time(&replacement["ready_at"]), time(&p["gone_at"]));
     assert_eq!((ready - gone).num_milliseconds(), overlap, "{p}");
+    // The watch saw it Ready when it turned Ready, not when its pod was gone.
+    assert!(time(&replacement["seen_ready_at"]) < gone, "{p}");
     revert_all(&target.ctx(), &reverts).await;
 }
 
