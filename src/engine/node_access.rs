@@ -69,7 +69,7 @@ fn fault_nodes(kind: &str, spec: &Value, inventory: &[NodeSpec]) -> Vec<String> 
             .collect()
     };
     match kind {
-        "stop-service" | "stop-kubelet" | "node-command" => {
+        "stop-service" | "stop-kubelet" | "node-command" | "node-isolate" | "kill-process" => {
             let named = strings(&spec["nodes"]);
             if !named.is_empty() {
                 named
@@ -169,6 +169,11 @@ mod tests {
             ["a", "b", "c"]
         );
         assert_eq!(touched(&steps("nats-leader-kill: {}")), ["a"]);
+        assert_eq!(touched(&steps("node-isolate: { nodes: [b] }")), ["b"]);
+        assert_eq!(
+            touched(&steps("kill-process: { role: control-plane, name: etcd }")),
+            ["a"]
+        );
         assert!(touched(&steps("command: { inject: [x], revert: [y] }")).is_empty());
         let probes = "probes:\n  - { name: p, interval: 1s, timeout: 500ms, node-command: { node: c, argv: [true] } }\n  \
              - { name: e, interval: 1s, timeout: 500ms, etcd: { on-nodes: { nodes: [b], argv: [x] } } }\n\

@@ -502,6 +502,66 @@ fn shell(argv: &[String]) -> String {
 mod tests {
     use super::*;
 
+    /// Validation errors of a scenario whose one step is `fault` (YAML flow text).
+    fn errors_of(fault: &str) -> Vec<String> {
+        let source = format!(
+            "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: {{ name: t }}\ntarget: {{ nodes: [{{ name: n0, access: {{ local: {{ netns: x }} }} }}] }}\nsteps:\n  - fault: {fault}\n"
+        );
+        match crate::scenario::load_str(
+            std::path::Path::new("s.yaml"),
+            &source,
+            &Default::default(),
+        ) {
+            Ok(_) => Vec::new(),
+            Err(errs) => errs.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_process_is_named_one_way_and_can_be_started_again() {
+        assert!(errors_of("{ kill-process: { nodes: [n0], name: etcd } }").is_empty());
+        let ok = errors_of(
+            "{ kill-process: { nodes: [n0], pidfile: /run/x.pid, start: [x], signal: TERM } }",
+        );
+        assert!(ok.is_empty(), "{ok:?}");
+        for (fault, want) in [
+            (
+                "{ kill-process: { nodes: [n0] } }",
+                "`pidfile: PATH` or `name: NAME`",
+            ),
+            (
+                "{ kill-process: { nodes: [n0], name: a, pidfile: /p, start: [x] } }",
+                "not both",
+            ),
+            (
+                "{ kill-process: { nodes: [n0], pidfile: run/x.pid, start: [x] } }",
+                "absolute path",
+            ),
+            (
+                "{ kill-process: { nodes: [n0], pidfile: /run/x.pid } }",
+                "`start: [argv]` or `service: NAME`",
+            ),
+            (
+                "{ kill-process: { nodes: [n0], name: kube-controller-manager } }",
+                "1-15 characters",
+            ),
+            (
+                "{ kill-process: { nodes: [n0], name: etcd, signal: STOP } }",
+                "signal",
+            ),
+            (
+                "{ kill-process: { nodes: [n0], name: etcd, restart-timeout: 0s } }",
+                "restart-timeout: must be longer than zero",
+            ),
+        ] {
+            let errs = errors_of(fault);
+            assert!(
+                errs.iter().any(|e| e.contains(want)),
+                "{fault}: {want}: {errs:?}"
+            );
+        }
+    }
+
     fn run_sh(argv: &[String]) -> std::process::Output {
         std::process::Command::new(&argv[0])
             .args(&argv[1..])

@@ -287,6 +287,25 @@ fn cutting_the_harness_access_too_needs_a_self_heal_and_heals_by_itself() {
             "{ nodes: [n0], keep-access: false, self-heal: 5s }",
         ),
     );
+    // `plan` shows the exact commands: the chain the run uses, no SSH exception, the
+    // self-heal.
+    let plan = crate::common::kubedrill()
+        .arg("plan")
+        .arg(&healed)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&plan.stdout);
+    let chain = chain_for("cut-healed", 1);
+    assert!(plan.status.success(), "{shown}");
+    for line in [
+        format!("on n0: iptables -w 5 -A {chain} -j DROP"),
+        format!("on n0: iptables -w 5 -I INPUT 1 -j {chain}"),
+        format!("on n0: iptables -w 5 -I OUTPUT 1 -j {chain}"),
+        format!("sleep 5; iptables -w 5 -S {chain}"),
+    ] {
+        assert!(shown.contains(&line), "{line}\n{shown}");
+    }
+    assert!(!shown.contains("--dport 22"), "{shown}");
     let reports = tmp.path().join("healed");
     let exit = run_to_end(&healed, &reports);
     let report = only_report(&reports);
