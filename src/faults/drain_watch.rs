@@ -350,3 +350,88 @@ fn apply_event(state: &Mutex<State>, event: WatchEvent<Pod>, rv: &mut String) ->
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+
+    fn pod(uid: &str, owner: &str, ready: bool) -> Pod {
+        let mut p = Pod::default();
+        p.metadata.name = Some(uid.into());
+        p.metadata.namespace = Some("ns".into());
+        p.metadata.uid = Some(uid.into());
+        p.metadata.owner_references = Some(vec![OwnerReference {
+            kind: "ReplicaSet".into(),
+            name: "rs".into(),
+            uid: owner.into(),
+            controller: Some(true),
+            ..Default::default()
+        }]);
+        p.status = Some(PodStatus {
+            conditions: Some(vec![PodCondition {
+                type_: "Ready".into(),
+                status: if ready { "True" } else { "False" }.into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        p
+    }
+
+    fn watch(state: State) -> NamespaceWatch {
+        NamespaceWatch {
+            namespace: "ns".into(),
+            state: Arc::new(Mutex::new(state)),
+            task: tokio::spawn(async {}),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replacement_is_a_new_ready_pod_of_the_controller_taken_once() {
+        let mut s = State::default();
+        // A sibling that existed before the eviction is never a replacement.
+        apply_list(
+            &mut s,
+            vec![pod("old", "rs1", true), pod("sibling", "rs1", true)],
+        );
+        let w = watch(s);
+        let mut gone = w.gone("old");
+        let mut first = w.replacement("rs1", Instant::now());
+        let mut second = w.replacement("rs1", Instant::now());
+        assert!(first.try_recv().is_err() && gone.try_recv().is_err());
+        let mut rv = String::new();
+        let t0 = Utc::now();
+        assert!(apply_event(
+            &w.state,
+            WatchEvent::Added(pod("new", "rs1", false)),
+            &mut rv
+        ));
+        assert!(first.try_recv().is_err(), "not Ready yet");
+        assert!(apply_event(
+            &w.state,
+            WatchEvent::Added(pod("other", "rs2", true)),
+            &mut rv
+        ));
+        assert!(first.try_recv().is_err(), "another controller's pod");
+        assert!(apply_event(
+            &w.state,
+            WatchEvent::Modified(pod("new", "rs1", true)),
+            &mut rv
+        ));
+        let ready = first.try_recv().expect("the new Ready pod");
+        assert_eq!(ready.pod, "ns/new");
+        assert!(ready.seen_at >= t0 && ready.ready_at <= ready.seen_at);
+        assert!(second.try_recv().is_err(), "taken once");
+        // The old pod goes after its replacement was Ready: seen, with its time.
+        assert!(apply_event(
+            &w.state,
+            WatchEvent::Deleted(pod("old", "rs1", true)),
+            &mut rv
+        ));
+        assert!(gone.try_recv().expect("gone") >= ready.seen_at);
+        // A pod no longer there is gone at once.
+        assert!(w.gone("never-there").try_recv().is_ok());
+    }
+}
