@@ -95,7 +95,10 @@ pub async fn lab(cmd: LabCommand) -> i32 {
 async fn up(a: &LabArgs) -> Result<i32, String> {
     let cfg = a.config()?;
     let l = match (a.kubernetes, a.supervise) {
-        (true, Some(_)) => return Err("--supervise is for the plain lab (not --kubernetes)".into()),
+        (true, Some(_)) => {
+            eprintln!("error: --supervise is for the plain lab (not --kubernetes)");
+            return Ok(ExitCode::Invalid.code());
+        }
         (true, None) => lab::up_kubernetes(&cfg).await,
         (false, supervise) => lab::up_supervised(&cfg, supervise.map(HumanDuration::get)).await,
     };

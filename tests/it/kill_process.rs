@@ -191,3 +191,17 @@ fn an_unsupervised_process_is_started_by_kubedrill_and_the_run_fails() {
     assert!(alive(after), "etcd runs after the run");
     assert!(lab.ctl("status"));
 }
+
+#[test]
+fn lab_up_refuses_a_supervisor_for_the_kubernetes_lab_as_a_usage_error() {
+    let tmp = temp_dir();
+    let out = crate::common::kubedrill()
+        .args(["lab", "up", "--kubernetes", "--supervise=1s", "--dir"])
+        .arg(tmp.path().join("lab"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--supervise is for the plain lab"), "{err}");
+    assert!(!tmp.path().join("lab").exists(), "nothing was built");
+}
