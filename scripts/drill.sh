@@ -2,7 +2,8 @@
 # The main job: install what is needed, build kubedrill, and run drills.
 #   scripts/drill.sh                       local labs: the plain lab and scenarios/lab/*.yaml,
 #                                          then the Kubernetes lab and the Kubernetes drills
-#                                          (scenarios/kind/* that run on it, scenarios/lab-k8s/*)
+#                                          (scenarios/kind/* that run on it, scenarios/lab-k8s/*),
+#                                          then the HA claims (scenarios/ha/) as a suite
 #   scripts/drill.sh --kubeconfig FILE [--context NAME] [--vars FILE]
 #                                          your cluster: run scenarios/kind/*.yaml against it
 #                                          (etcd-partition-member and nats-leader-kill need
@@ -51,6 +52,13 @@ else
         scenarios/kind/pod-delete-web.yaml scenarios/kind/stop-kubelet.yaml \
         scenarios/kind/etcd-partition-member.yaml scenarios/kind/control-plane-down.yaml \
         scenarios/lab-k8s/*.yaml || status=$?
+    # Then the HA claims of real clusters' guides (scenarios/ha/), as one suite with its
+    # index.html, junit.xml and summary.json, on their own fixtures.
+    vars=/var/lib/kubedrill/lab-k8s/vars.yaml
+    kubectl=$(sed -n 's/^kubectl: //p' "$vars")
+    "$kubectl" --kubeconfig /var/lib/kubedrill/lab-k8s/admin.conf --context kubedrill-lab \
+        apply -f scenarios/ha/fixtures/workloads.yaml >/dev/null
+    "$bin" run --vars "$vars" --suite ha scenarios/ha || status=$?
     echo "the labs stay up for more drills; remove them with: $bin lab down && $bin lab down --kubernetes"
 fi
 echo "reports: $(pwd)/reports"

@@ -148,8 +148,47 @@ fn kubectl(ctx: &RunContext) -> String {
     if let Some(k) = &s.kubeconfig {
         cmd.push_str(&format!(" --kubeconfig {}", k.display()));
     }
-    if let Some(c) = &s.context {
+    // In a pod, kubectl uses the ServiceAccount without a context; `in-cluster` is
+    // kubedrill's name for that, not a context kubectl knows.
+    if let Some(c) = s
+        .context
+        .as_ref()
+        .filter(|c| *c != crate::cluster::IN_CLUSTER_CONTEXT)
+    {
         cmd.push_str(&format!(" --context {c}"));
     }
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::NodePool;
+    use crate::cluster::{Cluster, ClusterSettings};
+
+    fn ctx(context: &str) -> RunContext {
+        RunContext {
+            nodes: NodePool::new(Vec::new()),
+            cluster: Cluster::new(ClusterSettings {
+                context: Some(context.into()),
+                ..Default::default()
+            }),
+            run_dir: "/tmp".into(),
+            revert_timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn manual_commands_name_a_context_kubectl_knows() {
+        let undo = Uncordon { node: "w1".into() };
+        assert_eq!(
+            undo.manual(&ctx("kind-drill")),
+            ["kubectl --context kind-drill uncordon w1"]
+        );
+        // In a pod: the ServiceAccount, no context.
+        assert_eq!(
+            undo.manual(&ctx(crate::cluster::IN_CLUSTER_CONTEXT)),
+            ["kubectl uncordon w1"]
+        );
+    }
 }

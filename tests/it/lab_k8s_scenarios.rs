@@ -15,7 +15,7 @@ use std::time::Instant;
 /// are two per worker.
 const SUBSET: &[&str] = &[
     "scenarios/kind/drain-with-pdb.yaml",
-    "scenarios/lab-k8s/controller-manager-lease-holder.yaml",
+    "scenarios/ha/51-best-practices-leader-failover.yaml",
 ];
 
 fn repo_file(path: &str) -> PathBuf {
@@ -112,7 +112,7 @@ fn lab_k8s_shipped_scenarios_pass_against_the_real_control_plane() {
                 ));
             }
         }
-        if scenario.ends_with("controller-manager-lease-holder.yaml") {
+        if scenario.ends_with("51-best-practices-leader-failover.yaml") {
             let holders: std::collections::BTreeSet<String> = report["probes"]
                 .as_array()
                 .into_iter()

@@ -48,12 +48,50 @@ pub fn stages(built: &str) -> Result<String, String> {
             }
         })
         .collect();
-    if found {
+    if found && built.contains("\n  name: pod-ready-again\n") {
         Ok(docs.join("\n---\n"))
+    } else if found {
+        Ok(format!("{}\n---\n{POD_READY_AGAIN}", docs.join("\n---\n")))
     } else {
         Err("no pod-ready Stage (with a `next:`) in the built kwok-stages.yaml".into())
     }
 }
+
+/// A real kubelet that comes back reports its running pods Ready again; kwok's stages only
+/// make Pending pods Ready, so a pod the node controller marked not Ready while its node's
+/// kubelet (kwok) was stopped stayed so for good. This stage readies a Running pod whose
+/// Ready condition is not True.
+const POD_READY_AGAIN: &str = r#"apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-ready-again
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values:
+      - 'Running'
+    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
+      operator: 'NotIn'
+      values:
+      - 'True'
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Ready
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: ContainersReady
+"#;
 
 pub fn argv(l: &Layout, i: usize, kwok: &str, stages: &Path) -> Vec<String> {
     vec![

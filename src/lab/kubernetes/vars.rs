@@ -94,6 +94,16 @@ pub fn vars(l: &Layout) -> BTreeMap<String, String> {
         format!("kubernetes.default.svc.{CLUSTER_DOMAIN}"),
     );
     set("cluster_dns_addr", KUBERNETES_SERVICE_IP.to_string());
+    // What a pod would ask (kind: the kube-dns Service address): the lab has no Service
+    // routing, so the CoreDNS of the last control-plane node, which the drills of workers
+    // leave alone.
+    set(
+        "cluster_dns_server",
+        format!(
+            "{}:{CLUSTER_DNS_PORT}",
+            l.node_addr(*cps.last().expect("control-plane nodes"))
+        ),
+    );
     set("service_cidr", SERVICE_CIDR.into());
     set(
         "node_monitor_grace_period",
