@@ -2,7 +2,8 @@
 # Installs everything kubedrill, its local lab and its tests need on Debian 12 (as root):
 # the lab's real components, the tools the tests drive, and a Rust toolchain if missing.
 # (The Kubernetes lab's own binaries come from `bash scripts/build-lab-bins.sh`; it also
-# needs haproxy, its API load balancer, and openssl, which makes its CA.)
+# needs haproxy, its API load balancer, and openssl, which makes its CA. Headless
+# chromium renders the live view and the suite's index.html in the browser tests.)
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -19,7 +20,8 @@ apt-get install -y -qq --no-install-recommends \
     etcd-server etcd-client \
     nats-server \
     dnsmasq-base \
-    haproxy openssl >/dev/null
+    haproxy openssl \
+    chromium >/dev/null
 echo "install-deps: Debian packages installed"
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -104,6 +104,8 @@ pub struct AdhocArgs {
     /// Validate and print the plan; inject nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub serve: super::args::ServeArgs,
 }
 
 /// Runs `kubedrill inject`.
@@ -235,6 +237,7 @@ async fn run_scenario(s: &Scenario, c: &AdhocArgs, quiet: bool) -> i32 {
         kubeconfig: None,
         context: None,
         allow_context: Vec::new(),
+        live: None,
     };
     if c.dry_run {
         let o = super::plan::overrides(&a);
@@ -246,9 +249,21 @@ async fn run_scenario(s: &Scenario, c: &AdhocArgs, quiet: bool) -> i32 {
             ExitCode::Invalid.code()
         };
     }
+    let mut a = a;
+    if let Some(addr) = c.serve.serve {
+        match super::serve::start(addr).await {
+            Ok(server) => a.live = Some(server),
+            Err(code) => return code,
+        }
+    }
     let root = c.report_dir.clone().unwrap_or_else(|| "reports".into());
-    match super::run::run_in(s, &a, quiet, root, &s.report.formats).await {
+    let code = match super::run::run_in(s, &a, quiet, root, &s.report.formats).await {
         Ok(o) => o.report.exit_code,
         Err(_) => ExitCode::Invalid.code(),
+    };
+    if let Some(server) = &a.live {
+        server.conclude(false);
+        server.linger(c.serve.serve_linger).await;
     }
+    code
 }

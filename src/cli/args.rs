@@ -94,6 +94,22 @@ pub struct RunArgs {
     /// Also allow this context (repeatable).
     #[arg(long = "allow-context", value_name = "NAME")]
     pub allow_context: Vec<String>,
+    /// The web live view each run feeds (`run --serve`), never a flag of its own.
+    #[arg(skip)]
+    pub live: Option<super::serve::LiveServer>,
+}
+
+/// `--serve` and `--serve-linger` (run, inject, probe).
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Serve a live view of the run at http://ADDR/ (e.g. 127.0.0.1:8080): timeline,
+    /// probe states, current step, faults in place; the final report once it is over.
+    #[arg(long, value_name = "IP:PORT")]
+    pub serve: Option<std::net::SocketAddr>,
+    /// With --serve: how long the final report stays served after the last run (Ctrl-C
+    /// ends the wait at once).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub serve_linger: std::time::Duration,
 }
 
 /// `run`: what `plan` takes, plus the suite.
@@ -113,6 +129,8 @@ pub struct RunCommand {
     /// written in) and exit without running.
     #[arg(long, conflicts_with = "suite")]
     pub print_scenario: bool,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// `validate`.

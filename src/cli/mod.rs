@@ -19,6 +19,7 @@ mod progress;
 mod recover;
 mod render;
 mod run;
+mod serve;
 mod suite;
 mod validate;
 

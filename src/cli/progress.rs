@@ -59,6 +59,7 @@ async fn live_view(mut rx: tokio::sync::broadcast::Receiver<EngineEvent>, probes
                 Ok(EngineEvent::Finished) | Err(RecvError::Closed) => break,
                 Ok(EngineEvent::StepStarted { index, total, description }) => step = format!("[{}/{}] {description}", index + 1, total),
                 Ok(EngineEvent::Sample { probe, ok, .. }) => { lights.insert(probe, Some(ok)); }
+                Ok(EngineEvent::Observed { .. }) => continue,
                 Ok(EngineEvent::Timeline(t)) => {
                     eprint!("\r\x1b[2K");
                     eprintln!("{:>8.1}s  {:<15} {}", t.offset_ms / 1000.0, t.kind, t.message);

@@ -19,6 +19,7 @@ pub async fn run(c: RunCommand, quiet: bool) -> i32 {
         suite,
         report_stdout,
         print_scenario,
+        serve,
     } = c;
     a.files = match super::suite::scenario_files(&a.files) {
         Ok(files) => files,
@@ -46,12 +47,34 @@ pub async fn run(c: RunCommand, quiet: bool) -> i32 {
             ExitCode::Invalid.code()
         };
     }
-    if let Some(name) = suite {
-        return super::suite::run_suite(&scenarios, &a, &name, quiet).await;
+    // Bound before anything runs: a bad or busy address is exit 2, nothing injected.
+    if let Some(addr) = serve.serve {
+        match super::serve::start(addr).await {
+            Ok(server) => a.live = Some(server),
+            Err(code) => return code,
+        }
     }
+    let code = match &suite {
+        Some(name) => super::suite::run_suite(&scenarios, &a, name, quiet).await,
+        None => run_each(&scenarios, &a, quiet, report_stdout).await,
+    };
+    if let Some(server) = &a.live {
+        server.conclude(suite.is_some());
+        server.linger(serve.serve_linger).await;
+    }
+    code
+}
+
+/// Runs the scenarios one by one until one aborts or leaves a revert undone.
+async fn run_each(
+    scenarios: &[Scenario],
+    a: &RunArgs,
+    quiet: bool,
+    report_stdout: Option<ReportFormat>,
+) -> i32 {
     let mut worst = ExitCode::Pass.code();
-    for s in &scenarios {
-        let code = run_one(s, &a, quiet, report_stdout).await;
+    for s in scenarios {
+        let code = run_one(s, a, quiet, report_stdout).await;
         worst = worst.max(code);
         if code == ExitCode::Aborted.code() || code == ExitCode::RevertFailed.code() {
             break;
@@ -97,6 +120,8 @@ pub(super) async fn run_in(
     formats: &[ReportFormat],
 ) -> Result<RunOutcome, String> {
     let events = EventSink::new(4096);
+    // The web live view (`--serve`) subscribes before the engine starts.
+    let web = a.live.as_ref().map(|server| server.follow(s, &events));
     let live = progress::spawn(
         &events,
         s.probes.iter().map(|p| p.name.clone()).collect(),
@@ -109,7 +134,12 @@ pub(super) async fn run_in(
         handle_signals: true,
     };
     let outcome = run_engine(s, &opts).await;
+    // The sink goes with the options: the views end even when the run could not start.
+    drop(opts);
     if let Some(h) = live {
+        let _ = h.await;
+    }
+    if let Some(h) = web {
         let _ = h.await;
     }
     match outcome {
@@ -117,6 +147,9 @@ pub(super) async fn run_in(
         // nothing was injected, an environment error.
         Err(e) => {
             eprintln!("error: {}: {e}", s.metadata.name);
+            if let Some(server) = &a.live {
+                server.not_started(&s.metadata.name, &e);
+            }
             Err(e)
         }
         Ok(o) => {
@@ -126,6 +159,9 @@ pub(super) async fn run_in(
                     "error: cannot write reports into {}: {e}",
                     o.run_dir.display()
                 ),
+            }
+            if let Some(server) = &a.live {
+                server.finished(&o.report, &o.run_dir);
             }
             Ok(o)
         }

@@ -3,6 +3,7 @@
 
 use tokio::sync::broadcast;
 
+use crate::measure::Sample;
 use crate::report::TimelineEvent;
 
 /// Something the engine did or saw.
@@ -16,12 +17,15 @@ pub enum EngineEvent {
     },
     /// A timeline entry (fault injected, reverted, abort ...).
     Timeline(TimelineEvent),
-    /// A probe sample.
+    /// A probe's health changed (its first sample, then each change).
     Sample {
         probe: String,
         ok: bool,
         error: Option<String>,
     },
+    /// Every sample of a probe, in date order, as it is applied to the probe's
+    /// measurements (the web live view folds them into its own tracker).
+    Observed { probe: String, sample: Sample },
     /// The run is over.
     Finished,
 }

@@ -230,6 +230,10 @@ impl Settler<'_> {
                 .unwrap_or_else(|p| p.into_inner())
                 .apply(&sample);
             self.out.file.append(self.name, &sample);
+            self.out.events.send(EngineEvent::Observed {
+                probe: self.name.to_string(),
+                sample: sample.clone(),
+            });
             if self.last_ok != Some(sample.ok) {
                 self.last_ok = Some(sample.ok);
                 self.out.changes.send_modify(|n| *n += 1);

@@ -9,6 +9,8 @@ mod escape;
 mod format;
 mod html;
 mod junit;
+pub mod live;
+pub mod live_html;
 mod markdown;
 mod model;
 #[cfg(test)]
