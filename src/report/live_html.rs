@@ -360,6 +360,29 @@ steps:
     }
 
     #[test]
+    fn credentials_in_a_probe_url_never_reach_the_page() {
+        let text = r#"apiVersion: kubedrill/v1
+kind: Scenario
+metadata: { name: creds }
+probes:
+  - { name: web, interval: 200ms, http: { url: "http://admin:hunter2@127.0.0.1:9/healthz" } }
+steps:
+  - wait: 1s
+"#;
+        let s =
+            crate::scenario::load_str(std::path::Path::new("s.yaml"), text, &Default::default())
+                .expect("valid scenario");
+        let mut r = LiveRun::new(&s);
+        r.apply(&sample("web", 0.0, false));
+        let html = page(&r, 500.0);
+        assert!(html.contains("127.0.0.1:9/healthz"), "{html}");
+        assert!(
+            !html.contains("hunter2") && !html.contains("admin"),
+            "{html}"
+        );
+    }
+
+    #[test]
     fn a_failed_revert_keeps_the_fault_in_place() {
         let mut r = mid_fault();
         r.apply(&timeline(

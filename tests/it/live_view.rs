@@ -42,7 +42,7 @@ steps:
   - id: freeze-dns
     fault:
       command: {{ inject: [kill, -STOP, "{pid}"], revert: [kill, -CONT, "{pid}"] }}
-    for: 10s
+    for: 20s
 "#,
         dns.server(),
         pid = dns.pid(),
@@ -140,9 +140,9 @@ fn the_live_page_shows_the_fault_and_the_outage_then_becomes_the_report() {
     }
     screenshot(&url, &dir.path().join("live.png"));
 
-    // The run ends (the fault is reverted after 10s); the URL turns into the report.
+    // The run ends (the fault is reverted after 20s); the URL turns into the report.
     wait_for(
-        Duration::from_secs(40),
+        Duration::from_secs(60),
         "live.json to say the run finished",
         || live_state(port)["finished"] == true,
     );
