@@ -127,7 +127,9 @@ impl EtcdPartitionFault {
         earlier: &[(String, String)],
     ) -> Option<String> {
         let t = resolve_targets(self, ctx).await.ok()?;
-        guard(self, ctx, &t, earlier).await.err()
+        guard(self, ctx, &t, earlier, Moment::BeforeTheRun)
+            .await
+            .err()
     }
 
     fn words(&self) -> String {
@@ -411,11 +413,20 @@ async fn resolve_targets(
 /// already in place (another run of the same scenario step, or a killed run's leftover),
 /// and, unless allowed, a quorum left counting members already down and the nodes
 /// `earlier` steps of this run leave isolated.
+/// When the quorum guard runs: before the run (plan, and the run's own check before its
+/// baseline), or at the step, just before the rules go in.
+#[derive(Clone, Copy, PartialEq)]
+enum Moment {
+    BeforeTheRun,
+    AtTheStep,
+}
+
 async fn guard(
     spec: &EtcdPartitionFault,
     ctx: &RunContext,
     t: &Targets,
     earlier: &[(String, String)],
+    moment: Moment,
 ) -> Result<(), String> {
     let target_nodes = t
         .targets
@@ -438,6 +449,11 @@ async fn guard(
         return Ok(());
     }
     let mut down = already_down(&t.members, &t.view, &chains);
+    if moment == Moment::BeforeTheRun {
+        // A member that only names no leader is in an election or rejoining (a drill just
+        // before healed it): transient. The step's own check, after the baseline, counts it.
+        down.retain(|d| d.why != "no leader");
+    }
     for (node, why) in earlier {
         if t.members.iter().any(|m| &m.node == node) && !down.iter().any(|d| &d.node == node) {
             down.push(AlreadyDown {
@@ -458,7 +474,7 @@ async fn resolve(
     ctx: &Arc<RunContext>,
 ) -> Result<PreparedPartition, FaultError> {
     let t = resolve_targets(spec, ctx).await?;
-    guard(spec, ctx, &t, &[])
+    guard(spec, ctx, &t, &[], Moment::AtTheStep)
         .await
         .map_err(|why| FaultError(format!("refusing: {why}")))?;
     let Targets {

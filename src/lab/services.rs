@@ -213,15 +213,30 @@ fn ctl_script(l: &Layout, i: usize, programs: &BTreeMap<&str, PathBuf>) -> Strin
             }
         })
         .collect();
+    // On the Kubernetes lab the controller-manager and the scheduler exit when they lose
+    // their Lease (an etcd partition, a stopped apiserver), and kubeadm's kubelet starts
+    // their static pods again: so does a supervisor here, always.
+    let (supervise, supervised): (Option<Duration>, Vec<&str>) = if l.kubernetes {
+        (
+            Some(K8S_RESTART_DELAY),
+            vec!["kube-controller-manager", "kube-scheduler"],
+        )
+    } else {
+        (l.supervise, services.iter().map(|(s, _)| *s).collect())
+    };
     supervised_ctl_script_text(
         &l.node_name(i),
         &l.netns(i),
         &l.node_dir(i),
         &l.process_marker(),
         &services,
-        l.supervise,
+        supervise.map(|d| (d, supervised.as_slice())),
     )
 }
+
+/// How long the Kubernetes lab's supervisor waits before starting a control-plane
+/// component again (kubelet restarts a static pod's container within seconds).
+const K8S_RESTART_DELAY: Duration = Duration::from_secs(2);
 
 /// `argv` in its own UTS namespace with hostname `node`, as on a real node: leader
 /// election and kwok name their holders after the hostname (`n0_<uuid>`), and commands
@@ -265,9 +280,10 @@ pub(super) fn supervised_ctl_script_text(
     node_dir: &Path,
     marker: &str,
     services: &[(&str, Vec<String>)],
-    supervise: Option<Duration>,
+    supervise: Option<(Duration, &[&str])>,
 ) -> String {
-    let delay = supervise.map_or(String::new(), |d| format!("{:.3}", d.as_secs_f64()));
+    let delay = supervise.map_or(String::new(), |(d, _)| format!("{:.3}", d.as_secs_f64()));
+    let supervised = supervise.map_or(String::new(), |(_, names)| names.join(" "));
     let cases: String = services
         .iter()
         .map(|(s, argv)| {
@@ -291,6 +307,8 @@ node_dir={node_dir}
 services='{services}'
 # Seconds a supervisor waits before starting an exited service again; empty: no supervisor.
 supervise_delay='{delay}'
+# The services started under a supervisor (with a delay above).
+supervised_services='{supervised}'
 export {marker}
 
 usage() {{ echo "usage: $0 start|stop|status SERVICE|all (services: $services)" >&2; exit 2; }}
@@ -301,6 +319,7 @@ alive() {{ [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ] &&
 
 running() {{ pid=$(cat "$(pidfile "$1")" 2>/dev/null) && [ -n "$pid" ] && alive "$pid"; }}
 supervised() {{ sup=$(cat "$(supfile "$1")" 2>/dev/null) && [ -n "$sup" ] && alive "$sup"; }}
+supervises() {{ [ -n "$supervise_delay" ] && case " $supervised_services " in *" $1 "*) return 0 ;; esac; return 1; }}
 
 run() {{
   case "$1" in
@@ -334,7 +353,7 @@ end_supervisor() {{
 start() {{
   running "$1" && return 0
   end_supervisor "$1"
-  if [ -n "$supervise_delay" ]; then
+  if supervises "$1"; then
     # Not a process group leader here, so setsid execs in place and $! is the supervisor.
     setsid "$0" supervise "$1" >>"$node_dir/log/$1.log" 2>&1 </dev/null &
     echo $! >"$(supfile "$1")"

@@ -304,3 +304,38 @@ fn is_alive(pid: i32) -> bool {
             .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
     })
 }
+
+/// The pid a node's `ctl` recorded for `service`, if that process is alive.
+fn service_pid(lab_dir: &str, node: &str, service: &str) -> Option<i32> {
+    let pid = std::fs::read_to_string(format!("{lab_dir}/nodes/{node}/run/{service}.pid")).ok()?;
+    let pid: i32 = pid.trim().parse().ok()?;
+    is_alive(pid).then_some(pid)
+}
+
+#[test]
+fn lab_kubernetes_controller_manager_that_exits_is_started_again() {
+    // As kubeadm's kubelet restarts a static pod: the controller-manager exits when it loses
+    // its Lease, and a lab without this supervisor was left with none after a few drills.
+    let lab = crate::support::kube_lab::shared();
+    let holder = lab.kubectl(&[
+        "-n",
+        "kube-system",
+        "get",
+        "lease",
+        "kube-controller-manager",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
+    // Not the holder's: the shared lab's other tests keep their controller-manager.
+    let node = ["n0", "n1", "n2"]
+        .into_iter()
+        .find(|n| !holder.starts_with(&format!("{n}_")))
+        .unwrap();
+    let lab_dir = lab.var("lab_dir");
+    let old = service_pid(lab_dir, node, "kube-controller-manager").expect("it runs");
+    assert_eq!(unsafe { libc::kill(old, libc::SIGKILL) }, 0);
+    let back = crate::support::poll_until(Duration::from_secs(15), || {
+        service_pid(lab_dir, node, "kube-controller-manager").is_some_and(|p| p != old)
+    });
+    assert!(back, "a new kube-controller-manager runs on {node}");
+}
