@@ -51,6 +51,7 @@ else
         scenarios/kind/drain-with-pdb.yaml scenarios/kind/cordon-worker.yaml \
         scenarios/kind/pod-delete-web.yaml scenarios/kind/stop-kubelet.yaml \
         scenarios/kind/etcd-partition-member.yaml scenarios/kind/control-plane-down.yaml \
+        scenarios/kind/coredns-replica-loss.yaml scenarios/kind/nats-leader-kill.yaml \
         scenarios/lab-k8s/*.yaml || status=$?
     # Then the HA claims of real clusters' guides (scenarios/ha/), as one suite with its
     # index.html, junit.xml and summary.json, on their own fixtures.

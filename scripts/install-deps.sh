@@ -3,7 +3,8 @@
 # the lab's real components, the tools the tests drive, and a Rust toolchain if missing.
 # (The Kubernetes lab's own binaries come from `bash scripts/build-lab-bins.sh`; it also
 # needs haproxy, its API load balancer, and openssl, which makes its CA. Headless
-# chromium renders the live view and the suite's index.html in the browser tests.)
+# chromium renders the live view and the suite's index.html in the browser tests; dig
+# (bind9-dnsutils) is what the kind scenarios run on a node to ask the cluster DNS.)
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -19,7 +20,7 @@ apt-get install -y -qq --no-install-recommends \
     openssh-server openssh-client \
     etcd-server etcd-client \
     nats-server \
-    dnsmasq-base \
+    dnsmasq-base bind9-dnsutils \
     haproxy openssl \
     chromium >/dev/null
 echo "install-deps: Debian packages installed"

@@ -427,7 +427,7 @@ impl Prepared for PreparedKill {
             // Failover is timed from just before the kill is sent: the kill command's own
             // round trip (an SSH session adds 150-250 ms) may already include the failover.
             // `kill_ms` is how long the command took, the measurement's uncertainty.
-            let (how, sent_at) = self.kill().await?;
+            let (how, sent_at, pod_uid) = self.kill().await?;
             self.effect.mark_now_observing();
             let kill_ms = sent_at.elapsed().as_secs_f64() * 1000.0;
             let of = self.spec.leader_of();
@@ -440,19 +440,44 @@ impl Prepared for PreparedKill {
                 (None, Ok(m)) => m,
                 _ => self.monitor.clone(),
             };
-            let mut new_leader = None;
-            while sent_at.elapsed() < budget {
-                if let Ok(Some(name)) =
-                    current_leader(&monitor, &self.servers, &of, Some(&self.leader.name)).await
-                {
-                    new_leader = Some(name);
-                    break;
+            // A deleted pod: also when its object went, which a kubelet allows only once
+            // the container has stopped (with a grace period), so the failover can be
+            // timed from the process being gone rather than from the request.
+            let pods = match (&self.kill, &pod_uid) {
+                (Kill::DeletePod { namespace, .. }, Some(_)) => {
+                    let client = cluster_client(&self.ctx).await?;
+                    Some(kube::Api::<Pod>::namespaced(client, namespace))
+                }
+                _ => None,
+            };
+            let (mut new_leader, mut leader_at, mut gone_at) = (None, None, None);
+            while sent_at.elapsed() < budget
+                && (new_leader.is_none() || (pods.is_some() && gone_at.is_none()))
+            {
+                if new_leader.is_none() {
+                    if let Ok(Some(name)) =
+                        current_leader(&monitor, &self.servers, &of, Some(&self.leader.name)).await
+                    {
+                        new_leader = Some(name);
+                        leader_at = Some(Instant::now());
+                    }
+                }
+                if let (Some(api), Some(uid), None) = (&pods, &pod_uid, gone_at) {
+                    if pod_gone(api, &self.leader.name, uid).await {
+                        gone_at = Some(Instant::now());
+                    }
                 }
                 tokio::time::sleep(FAILOVER_POLL).await;
             }
-            let failover_ms = new_leader
-                .as_ref()
-                .map(|_| sent_at.elapsed().as_secs_f64() * 1000.0);
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+            let after_kill_ms = leader_at.map(|t| ms(t - sent_at));
+            // From the process being gone when that was seen (negative: the leadership
+            // moved before, as a server shutting down on SIGTERM hands it over).
+            let failover_ms = match (leader_at, gone_at) {
+                (Some(l), Some(g)) if l >= g => Some(ms(l - g)),
+                (Some(l), Some(g)) => Some(-ms(g - l)),
+                _ => after_kill_ms,
+            };
             Ok(serde_json::json!({
                 "leader_of": of.to_string(),
                 "mode": self.spec.kill,
@@ -462,21 +487,34 @@ impl Prepared for PreparedKill {
                 "kill_ms": kill_ms,
                 "new_leader": new_leader,
                 "failover_ms": failover_ms,
+                "failover_from": if gone_at.is_some() { "pod-gone" } else { "kill-sent" },
+                "failover_after_kill_ms": after_kill_ms,
+                "pod_gone_after_ms": gone_at.map(|g| ms(g - sent_at)),
                 "failover_timed_out": new_leader.is_none(),
             }))
         })
     }
 }
 
+/// True once pod `name` with `uid` is no longer there (gone, or replaced by a new one).
+async fn pod_gone(api: &kube::Api<Pod>, name: &str, uid: &str) -> bool {
+    match api.get_opt(name).await {
+        Ok(None) => true,
+        Ok(Some(pod)) => pod.metadata.uid.as_deref() != Some(uid),
+        Err(_) => false,
+    }
+}
+
 impl PreparedKill {
-    /// Kills the leader; returns what was run and the instant just before it was sent.
-    async fn kill(&self) -> Result<(String, Instant), FaultError> {
+    /// Kills the leader; returns what was run, the instant just before it was sent, and
+    /// the UID of a deleted pod.
+    async fn kill(&self) -> Result<(String, Instant, Option<String>), FaultError> {
         match &self.kill {
             Kill::Node { node, argv } => {
                 let access = inventory_node(&self.ctx, node)?;
                 let sent_at = Instant::now();
                 run_checked(access, argv, self.spec.timeout.get()).await?;
-                Ok((argv.join(" "), sent_at))
+                Ok((argv.join(" "), sent_at, None))
             }
             Kill::DeletePod { namespace, grace } => {
                 let client = cluster_client(&self.ctx).await?;
@@ -486,7 +524,7 @@ impl PreparedKill {
                     ..Default::default()
                 };
                 let sent_at = Instant::now();
-                api.delete(&self.leader.name, &params).await.map_err(|e| {
+                let deleted = api.delete(&self.leader.name, &params).await.map_err(|e| {
                     FaultError(format!(
                         "deleting pod {namespace}/{}: {e}",
                         self.leader.name
@@ -496,7 +534,8 @@ impl PreparedKill {
                     "delete pod {namespace}/{} --grace-period={grace}",
                     self.leader.name
                 );
-                Ok((how, sent_at))
+                let uid = deleted.left().and_then(|pod| pod.metadata.uid);
+                Ok((how, sent_at, uid))
             }
         }
     }

@@ -216,6 +216,10 @@ impl Layout {
     pub fn node_addr(&self, i: usize) -> Ipv4Addr {
         Ipv4Addr::from(self.network + 10 + i as u32)
     }
+    /// The address `offset` in the lab's subnet.
+    pub fn host_addr(&self, offset: u32) -> Ipv4Addr {
+        Ipv4Addr::from(self.network + offset)
+    }
     pub fn svc_addr(&self) -> Ipv4Addr {
         Ipv4Addr::from(self.network + 100)
     }

@@ -51,6 +51,12 @@ pub fn response(request_head: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// The Kubernetes lab's pod runner (`kubedrill-kubelet-standin --pods LAB_DIR`): real
+/// processes for the pods that ask for one; runs until killed.
+pub async fn run_pods(lab_dir: &std::path::Path) -> Result<(), String> {
+    super::kubernetes::pod_runner::run_lab(lab_dir).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,8 @@ fn config(dir: &Path, key: u32) -> LabConfig {
         dir: dir.to_path_buf(),
         name_prefix: format!("kk{key}{}", pid % 10_000_000),
         subnet: format!("10.214.{}.0/24", 1 + 2 * (pid % 120) + key),
+        // The pod runner (`--pods`) of the real CoreDNS and NATS pods.
+        kubelet_standin: vec![env!("CARGO_BIN_EXE_kubedrill-kubelet-standin").to_string()],
         ..LabConfig::kubernetes_default()
     }
 }

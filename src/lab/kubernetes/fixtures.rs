@@ -11,6 +11,8 @@ use crate::lab::LabError;
 
 /// The kind scenarios' fixtures, shared with kind.
 pub const KIND_FIXTURES: &str = include_str!("../../../kind-fixtures.yaml");
+/// CoreDNS and NATS as pods with real processes (see `pod_runner`).
+pub const REAL_PODS: &str = include_str!("real-pods.yaml");
 
 /// Writes the manifests into `<lab>/manifests/` and applies them (idempotent), and gives
 /// every Node its addresses.
@@ -22,6 +24,7 @@ pub async fn apply(l: &Layout, kubectl: &Kubectl) -> Result<(), LabError> {
         ("coredns-rbac.yaml", cluster_dns::RBAC.to_string()),
         ("kwok-rbac.yaml", kwok_nodes::RBAC.to_string()),
         ("kind-fixtures.yaml", KIND_FIXTURES.to_string()),
+        ("real-pods.yaml", REAL_PODS.to_string()),
     ] {
         let file = dir.join(name);
         write(&file, &text)?;
@@ -77,18 +80,25 @@ pub async fn nodes_ready(l: &Layout, kubectl: &Kubectl) -> Result<(), String> {
     }
 }
 
-/// `Ok` when Deployment `web` has all its replicas available and PDB `web` exists.
+/// `Ok` when Deployment `web` has all its replicas available and PDB `web` exists, and
+/// the real pods (CoreDNS, NATS) are all Ready.
 pub async fn fixtures_ready(kubectl: &Kubectl) -> Result<(), String> {
-    let web = kubectl
-        .get_json(&["-n", "default", "deployment", "web"])
-        .await?;
-    let want = web["spec"]["replicas"].as_i64().unwrap_or(1);
-    let available = web["status"]["availableReplicas"].as_i64().unwrap_or(0);
-    let updated = web["status"]["updatedReplicas"].as_i64().unwrap_or(0);
-    if available < want || updated < want {
-        return Err(format!(
-            "deployment default/web: {available}/{want} available"
-        ));
+    for (ns, kind, name) in [
+        ("default", "deployment", "web"),
+        ("kube-system", "deployment", "coredns"),
+        ("nats", "statefulset", "nats"),
+    ] {
+        let w = kubectl.get_json(&["-n", ns, kind, name]).await?;
+        let want = w["spec"]["replicas"].as_i64().unwrap_or(1);
+        let ready = if kind == "statefulset" {
+            w["status"]["readyReplicas"].as_i64().unwrap_or(0)
+        } else {
+            w["status"]["availableReplicas"].as_i64().unwrap_or(0)
+        };
+        let updated = w["status"]["updatedReplicas"].as_i64().unwrap_or(0);
+        if ready < want || updated < want {
+            return Err(format!("{kind} {ns}/{name}: {ready}/{want} ready"));
+        }
     }
     kubectl
         .get_json(&["-n", "default", "poddisruptionbudget", "web"])

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::kubectl::Kubectl;
+use super::load_balancer::{self, POD_RUNNER};
 use super::up::recorded_kubectl;
 use super::{
     cluster_dns, fixtures, lb_url, CLUSTER_DNS_PORT, CONTROLLER_MANAGER_PORT, ETCD_METRICS_PORT,
@@ -13,6 +14,7 @@ use super::{
 };
 use crate::lab::config::Layout;
 use crate::lab::health::{dns_answers, http_body};
+use crate::lab::host::try_run;
 use crate::lab::NodeStatus;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -64,11 +66,15 @@ pub async fn cluster_rows(l: &Layout, netns_exists: bool) -> Vec<NodeStatus> {
         b.trim() == "ok"
     }))
     .await;
+    let runner = pod_runner_running(l).await;
     let lb = NodeStatus {
         name: "lb".into(),
         address: l.lb_addr().to_string(),
         netns: netns_exists,
-        services: BTreeMap::from([("haproxy".to_string(), haproxy)]),
+        services: BTreeMap::from([
+            ("haproxy".to_string(), haproxy),
+            (POD_RUNNER.to_string(), runner),
+        ]),
     };
     let (nodes, fixtures) = match recorded_kubectl(l) {
         Ok(kubectl) => cluster_checks(l, &kubectl).await,
@@ -84,6 +90,25 @@ pub async fn cluster_rows(l: &Layout, netns_exists: bool) -> Vec<NodeStatus> {
         ]),
     };
     vec![lb, cluster]
+}
+
+/// The pod runner has no port: its control script says whether its process runs.
+async fn pod_runner_running(l: &Layout) -> Result<(), String> {
+    let ctl = load_balancer::ctl(l).display().to_string();
+    let argv = [
+        "ip",
+        "netns",
+        "exec",
+        &l.lb_netns(),
+        &ctl,
+        "status",
+        POD_RUNNER,
+    ];
+    match try_run(&argv).await {
+        Ok(out) if out.success() => Ok(()),
+        Ok(out) => Err(out.summary()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 async fn cluster_checks(l: &Layout, kubectl: &Kubectl) -> (Result<(), String>, Result<(), String>) {

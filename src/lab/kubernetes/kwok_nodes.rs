@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use super::pki::kubeconfig;
+use super::pod_runner::PROCESS_LABEL;
 use super::{path, pod_cidr, KWOK_PORT, NODE_LEASE_SECONDS};
 use crate::lab::config::Layout;
 
@@ -31,6 +32,7 @@ pub fn stages(built: &str) -> Result<String, String> {
     let mut found = false;
     let docs: Vec<String> = built
         .split("\n---\n")
+        .map(leave_real_pods)
         .map(|doc| {
             let is_pod_ready = doc.contains("\nkind: Stage\n")
                 && doc.contains("\n  name: pod-ready\n")
@@ -48,12 +50,32 @@ pub fn stages(built: &str) -> Result<String, String> {
             }
         })
         .collect();
-    if found && built.contains("\n  name: pod-ready-again\n") {
+    let mut docs = docs;
+    if found && !built.contains("\n  name: pod-ready-again\n") {
+        docs.push(leave_real_pods(POD_READY_AGAIN));
+    }
+    if found {
         Ok(docs.join("\n---\n"))
-    } else if found {
-        Ok(format!("{}\n---\n{POD_READY_AGAIN}", docs.join("\n---\n")))
     } else {
         Err("no pod-ready Stage (with a `next:`) in the built kwok-stages.yaml".into())
+    }
+}
+
+/// A Pod stage with one more condition: the pod has no `lab.kubedrill.io/process` label.
+/// The lab's pod runner plays the kubelet for those pods (real processes), so kwok must not
+/// make them Ready or delete them.
+fn leave_real_pods(doc: &str) -> String {
+    let key = format!(".metadata.labels[\"{PROCESS_LABEL}\"]");
+    if !doc.contains("\n    kind: Pod\n") || doc.contains(&key) {
+        return doc.to_string();
+    }
+    let expr = format!("    - key: '{key}'\n      operator: 'DoesNotExist'\n");
+    if let Some((head, tail)) = doc.split_once("\n    matchExpressions:\n") {
+        format!("{head}\n    matchExpressions:\n{expr}{tail}")
+    } else if let Some((head, tail)) = doc.split_once("\n  next:\n") {
+        format!("{head}\n  selector:\n    matchExpressions:\n{expr}  next:\n{tail}")
+    } else {
+        doc.to_string()
     }
 }
 
@@ -202,6 +224,17 @@ mod tests {
             docs[1].contains(
                 "  delay:\n    durationMilliseconds: 0\n    durationFrom:\n      expressionFrom: '.metadata.annotations[\"pod-ready.stage.kwok.x-k8s.io/delay\"]'\n  next:\n"
             ),
+            "{out}"
+        );
+        // Pods with real processes are the pod runner's, not kwok's.
+        assert!(
+            docs[1].contains("    - key: '.metadata.labels[\"lab.kubedrill.io/process\"]'\n      operator: 'DoesNotExist'\n"),
+            "{out}"
+        );
+        assert!(!docs[0].contains("lab.kubedrill.io/process"), "{out}");
+        assert!(
+            docs[2].contains("name: pod-ready-again")
+                && docs[2].contains("lab.kubedrill.io/process"),
             "{out}"
         );
         // Idempotent, and an error without a pod-ready stage.

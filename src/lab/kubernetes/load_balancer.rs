@@ -83,19 +83,26 @@ pub fn prepare(l: &Layout, programs: &BTreeMap<&str, PathBuf>) -> Result<(), Lab
         "-f".into(),
         path(&cfg),
     ];
+    // The pod runner (real processes for some pods, see `pod_runner`) lives here too: one
+    // per lab, reaching every node's namespace by name.
+    let mut runner = l.kubelet_standin.clone();
+    runner.extend(["--pods".into(), path(&l.dir)]);
     let script = ctl_script_text(
         "lb",
         &l.lb_netns(),
         &dir,
         &l.process_marker(),
-        &[("haproxy", argv)],
+        &[("haproxy", argv), (POD_RUNNER, runner)],
     );
     write(&ctl(l), &script)?;
     chmod(&ctl(l), 0o755)
 }
 
-/// Starts HAProxy unless it runs.
-pub async fn start(l: &Layout) -> Result<(), LabError> {
+/// The load balancer namespace's second service: the lab's pod runner.
+pub const POD_RUNNER: &str = "pod-runner";
+
+/// Starts `service` (`haproxy` or [`POD_RUNNER`]) unless it runs.
+pub async fn start(l: &Layout, service: &str) -> Result<(), LabError> {
     run(&[
         "ip",
         "netns",
@@ -103,7 +110,7 @@ pub async fn start(l: &Layout) -> Result<(), LabError> {
         &l.lb_netns(),
         &path(&ctl(l)),
         "start",
-        "haproxy",
+        service,
     ])
     .await?;
     Ok(())

@@ -29,6 +29,7 @@ mod kubectl;
 mod kwok_nodes;
 mod load_balancer;
 mod pki;
+pub(crate) mod pod_runner;
 mod up;
 mod vars;
 

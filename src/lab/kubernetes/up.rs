@@ -47,6 +47,12 @@ pub async fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
     let l = Layout::kubernetes(cfg)?;
     require_root()?;
     let programs = binaries::find()?;
+    let runner = &cfg.kubelet_standin[0];
+    if crate::lab::host::which(runner).is_none() {
+        return Err(LabError::MissingPrograms(format!(
+            "`{runner}` (the pod runner, `--pods`; `cargo build` builds kubedrill-kubelet-standin)"
+        )));
+    }
     if LabConfig::from_dir(&cfg.dir)?.is_some() && !is_kubernetes_lab(&cfg.dir) {
         return Err(LabError::Invalid(format!(
             "{} holds a lab built without --kubernetes; run `lab down` first",
@@ -90,7 +96,7 @@ pub async fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
         "kubelet",
     ];
     start(&l, |s| !late.contains(&s)).await?;
-    load_balancer::start(&l).await?;
+    load_balancer::start(&l, "haproxy").await?;
     let lab = describe_layout(&l);
     services::write(&lab.inventory_file, &lab.inventory.to_yaml())?;
     let vars = serde_yaml::to_string(&lab.vars).expect("string map serialises");
@@ -104,6 +110,7 @@ pub async fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
     let kubectl = Kubectl::new(&l, &programs["kubectl"]);
     fixtures::apply(&l, &kubectl).await?;
     start(&l, |s| late.contains(&s)).await?;
+    load_balancer::start(&l, load_balancer::POD_RUNNER).await?;
     let left = deadline.saturating_duration_since(Instant::now());
     wait_ready(&l, left.max(Duration::from_secs(1))).await?;
     tracing::info!(

@@ -108,6 +108,8 @@ fn boot_or_join() -> SharedLab {
         dir: base.join("lab"),
         name_prefix: format!("kks{}", runner % 10_000_000),
         subnet: format!("10.214.{}.0/24", 242 + runner % 13),
+        // The pod runner (`--pods`) of the real CoreDNS and NATS pods.
+        kubelet_standin: vec![env!("CARGO_BIN_EXE_kubedrill-kubelet-standin").to_string()],
         ..LabConfig::kubernetes_default()
     };
     let ready = base.join("ready");
