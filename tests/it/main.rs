@@ -25,6 +25,7 @@ mod kube_oracle_compare;
 mod kube_pod_delete_force;
 mod kube_pod_schedule;
 mod kube_probes;
+mod kube_real_pods;
 mod kube_rbac;
 mod lab_fixture;
 mod lab_k8s_scenarios;
