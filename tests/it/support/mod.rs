@@ -2,7 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod apiserver_metrics;
 pub mod fake_kube;
+pub mod held_request;
 pub mod kube_lab;
 pub mod truth_target;
 
