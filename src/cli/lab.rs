@@ -134,6 +134,9 @@ async fn status(a: &LabArgs) -> Result<i32, String> {
             .collect();
         println!("{:<6} {:<15} {}", n.name, n.address, services.join(" "));
     }
+    if let Some(Ok(stream)) = &st.nats_stream {
+        println!("nats   {stream}");
+    }
     if st.all_up() {
         Ok(ExitCode::Pass.code())
     } else {

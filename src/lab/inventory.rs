@@ -65,7 +65,7 @@ fn service(l: &Layout, i: usize, name: &str) -> ServiceSpec {
             ("peer", format!("http://{addr}:{ETCD_PEER_PORT}")),
         ],
         "nats" => vec![
-            ("client", format!("nats://{addr}:{NATS_CLIENT_PORT}")),
+            ("client", nats_client(l, i)),
             (
                 "cluster",
                 format!("nats-route://{addr}:{NATS_CLUSTER_PORT}"),
@@ -94,6 +94,10 @@ fn service(l: &Layout, i: usize, name: &str) -> ServiceSpec {
 
 pub(super) fn kubelet_healthz(l: &Layout, i: usize) -> String {
     format!("http://{}:{KUBELET_HEALTHZ_PORT}/healthz", l.node_addr(i))
+}
+
+pub(super) fn nats_client(l: &Layout, i: usize) -> String {
+    format!("nats://{}:{NATS_CLIENT_PORT}", l.node_addr(i))
 }
 
 pub(super) fn nats_monitor(l: &Layout, i: usize) -> String {
@@ -126,13 +130,7 @@ pub fn vars(l: &Layout) -> BTreeMap<String, String> {
         "etcd_members".into(),
         all(&|i| format!("etcd-{i}"), l.etcd_members()),
     );
-    set(
-        "nats_servers".into(),
-        all(
-            &|i| format!("nats://{}:{NATS_CLIENT_PORT}", l.node_addr(i)),
-            l.nodes,
-        ),
-    );
+    set("nats_servers".into(), all(&|i| nats_client(l, i), l.nodes));
     set(
         "dns_servers".into(),
         all(&|i| format!("{}:{DNS_PORT}", l.node_addr(i)), l.nodes),
@@ -161,6 +159,8 @@ pub fn vars(l: &Layout) -> BTreeMap<String, String> {
     }
     if l.kubernetes {
         v.extend(super::kubernetes::vars(l));
+    } else {
+        v.extend(super::nats_stream::vars());
     }
     v
 }

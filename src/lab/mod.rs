@@ -11,6 +11,7 @@
 //! ```text
 //! lab.yaml                    the config (marks the directory as a lab's)
 //! inventory.yaml vars.yaml    what `up` returns, for `kubedrill run`
+//!                             (NATS has a stream for drills, `nats_stream.rs`)
 //! known_hosts                 node host keys (strict checking works)
 //! keys/id_ed25519[.pub]       client key; keys/authorized_keys
 //! nodes/nN/ctl                `ctl start|stop|status SERVICE|all` (runs on the node)
@@ -32,6 +33,7 @@ mod host;
 mod inventory;
 pub mod kubelet_standin;
 mod kubernetes;
+mod nats_stream;
 mod net;
 mod services;
 
@@ -135,6 +137,7 @@ pub async fn up_supervised(cfg: &LabConfig, supervise: Option<Duration>) -> Resu
     let vars = serde_yaml::to_string(&lab.vars).expect("string map serialises");
     services::write(&lab.vars_file, &vars)?;
     wait_ready(&l, cfg.ready_timeout).await?;
+    nats_stream::ensure_plain(&l, cfg.ready_timeout).await?;
     Ok(lab)
 }
 
@@ -171,6 +174,8 @@ fn claim_dir(cfg: &LabConfig) -> Result<(), LabError> {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LabStatus {
     pub nodes: Vec<NodeStatus>,
+    /// The plain lab's JetStream stream (asked only while a NATS server answers).
+    pub nats_stream: Option<Result<crate::nats::StreamStatus, String>>,
 }
 
 /// One node of `LabStatus`.
@@ -185,11 +190,21 @@ pub struct NodeStatus {
 }
 
 impl LabStatus {
-    /// True when every node exists and every service answers.
+    /// True when every node exists, every service answers and the stream (if asked) has
+    /// a leader.
     pub fn all_up(&self) -> bool {
         self.nodes
             .iter()
             .all(|n| n.netns && n.services.values().all(Result::is_ok))
+            && self.stream_problem().is_none()
+    }
+
+    fn stream_problem(&self) -> Option<String> {
+        match &self.nats_stream {
+            Some(Err(e)) => Some(format!("nats stream: {e}")),
+            Some(Ok(s)) if s.leader.is_none() => Some(format!("nats {s}")),
+            _ => None,
+        }
     }
 
     /// The services that do not answer, as `node/service: why`.
@@ -201,6 +216,7 @@ impl LabStatus {
                     r.as_ref().err().map(|e| format!("{}/{s}: {e}", n.name))
                 })
             })
+            .chain(self.stream_problem())
             .collect()
     }
 }
@@ -215,6 +231,11 @@ impl fmt::Display for LabStatus {
             }
             writeln!(f)?;
         }
+        match &self.nats_stream {
+            Some(Ok(s)) => writeln!(f, "nats {s}")?,
+            Some(Err(e)) => writeln!(f, "nats stream: {e}")?,
+            None => {}
+        }
         Ok(())
     }
 }
@@ -223,10 +244,18 @@ impl fmt::Display for LabStatus {
 /// the nodes' readiness and the fixtures).
 pub async fn status(cfg: &LabConfig) -> Result<LabStatus, LabError> {
     if is_kubernetes_lab(&cfg.dir) {
-        status_of(&Layout::kubernetes(cfg)?).await
-    } else {
-        status_of(&Layout::new(cfg)?).await
+        return status_of(&Layout::kubernetes(cfg)?).await;
     }
+    let l = Layout::new(cfg)?;
+    let mut st = status_of(&l).await?;
+    let nats_answers = st
+        .nodes
+        .iter()
+        .any(|n| n.services.get("nats").is_some_and(Result::is_ok));
+    if nats_answers {
+        st.nats_stream = Some(nats_stream::status(&l).await);
+    }
+    Ok(st)
 }
 
 async fn status_of(l: &Layout) -> Result<LabStatus, LabError> {
@@ -257,6 +286,7 @@ async fn node_status(l: &Layout) -> Result<LabStatus, LabError> {
     });
     Ok(LabStatus {
         nodes: futures::future::join_all(nodes).await,
+        nats_stream: None,
     })
 }
 

@@ -1,12 +1,14 @@
 //! NATS JetStream from the outside: the monitoring endpoints (`/jsz`, `/healthz`) reached
 //! directly or through the Kubernetes API server's pod proxy, the servers a run knows,
-//! and who the majority says leads.
+//! who the majority says leads, and the stream drills publish to.
 
 mod monitor;
 mod servers;
+mod stream;
 
 pub use monitor::{HealthzMode, LeaderOf, Monitor, MonitorEndpoint, PodProxy};
 pub use servers::{agreed_leader, inventory_servers, NatsPods, NatsServer};
+pub use stream::{ensure_stream, stream_status, StreamStatus};
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -53,6 +53,11 @@ pub struct JetStreamCheck {
     /// Publish to this subject (bound to a stream) and require the stream's ack.
     #[serde(default)]
     pub publish: Option<String>,
+    /// Require an answer to `$JS.API.INFO` (in a cluster the meta leader answers it). Off,
+    /// a probe with `publish` measures publishing alone: a stream whose leader survives
+    /// takes publishes while the meta group elects.
+    #[serde(default = "yes")]
+    pub api_info: bool,
 }
 
 fn yes() -> bool {
@@ -99,6 +104,12 @@ impl ProbeKind for NatsProbe {
             }
             if js.publish.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 errs.add(at.key("jetstream.publish"), "the subject is empty");
+            }
+            if !js.api_info && js.publish.is_none() {
+                errs.add(
+                    at.key("jetstream.api-info"),
+                    "checks nothing without `api-info`: add `publish: SUBJECT`",
+                );
             }
         }
     }
@@ -154,7 +165,11 @@ impl ProbeKind for NatsProbe {
                 if urls.is_empty() {
                     return Err("no NATS client URLs for `jetstream`".into());
                 }
-                Some((urls, js.publish.clone()))
+                Some(JetStreamTarget {
+                    urls,
+                    publish: js.publish.clone(),
+                    api_info: js.api_info,
+                })
             }
             None => None,
         };
@@ -180,8 +195,15 @@ struct NatsSampler {
     budget: Duration,
     servers: OnceCell<Vec<NatsServer>>,
     monitor: OnceCell<Monitor>,
-    js: Option<(Vec<String>, Option<String>)>,
+    js: Option<JetStreamTarget>,
     client: OnceCell<async_nats::Client>,
+}
+
+/// What the JetStream check connects to and asks.
+struct JetStreamTarget {
+    urls: Vec<String>,
+    publish: Option<String>,
+    api_info: bool,
 }
 
 /// One server: `/healthz` passed, and the meta leader it reports.
@@ -232,8 +254,10 @@ impl NatsSampler {
         }
     }
 
-    /// `$JS.API.INFO` answered without error, then the optional publish acknowledged.
-    async fn jetstream(&self, urls: &[String], publish: Option<&str>) -> Result<(), String> {
+    /// `$JS.API.INFO` answered without error (unless `api-info: false`), then the optional
+    /// publish acknowledged.
+    async fn jetstream(&self, t: &JetStreamTarget) -> Result<(), String> {
+        let urls = &t.urls;
         let client = self
             .client
             .get_or_try_init(|| async {
@@ -245,16 +269,18 @@ impl NatsSampler {
                     .map_err(|e| format!("connect: {e}"))
             })
             .await?;
-        let info = client
-            .request("$JS.API.INFO", "".into())
-            .await
-            .map_err(|e| format!("$JS.API.INFO: {e}"))?;
-        let body: serde_json::Value =
-            serde_json::from_slice(&info.payload).map_err(|e| format!("$JS.API.INFO: {e}"))?;
-        if let Some(err) = body.get("error") {
-            return Err(format!("$JS.API.INFO: {err}"));
+        if t.api_info {
+            let info = client
+                .request("$JS.API.INFO", "".into())
+                .await
+                .map_err(|e| format!("$JS.API.INFO: {e}"))?;
+            let body: serde_json::Value =
+                serde_json::from_slice(&info.payload).map_err(|e| format!("$JS.API.INFO: {e}"))?;
+            if let Some(err) = body.get("error") {
+                return Err(format!("$JS.API.INFO: {err}"));
+            }
         }
-        if let Some(subject) = publish {
+        if let Some(subject) = &t.publish {
             let js = async_nats::jetstream::new(client.clone());
             js.publish(subject.to_string(), "kubedrill".into())
                 .await
@@ -307,13 +333,13 @@ impl Sampler for NatsSampler {
             if self.spec.meta_leader && leader.is_none() {
                 problems.push("no meta leader a majority agrees on".into());
             }
-            if let Some((urls, publish)) = &self.js {
+            if let Some(target) = &self.js {
                 // The JetStream check gets what the servers left of the budget.
-                let via = urls.join(", ");
+                let via = target.urls.join(", ");
                 let checked = if Instant::now() >= deadline {
                     Err(format!("JetStream via {via} not checked: no time left"))
                 } else {
-                    tokio::time::timeout_at(deadline, self.jetstream(urls, publish.as_deref()))
+                    tokio::time::timeout_at(deadline, self.jetstream(target))
                         .await
                         .unwrap_or_else(|_| {
                             Err(format!("JetStream via {via} did not answer in time"))
@@ -331,5 +357,32 @@ impl Sampler for NatsSampler {
                 Err(short_error(problems.join("; ")))
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn errors_of(nats: &str) -> Vec<String> {
+        let doc = format!(
+            "apiVersion: kubedrill/v1\nkind: Scenario\nmetadata: {{ name: t }}\nprobes:\n  - name: nats\n    interval: 1s\n    nats: {nats}\nsteps:\n  - wait: 1s\n"
+        );
+        match crate::scenario::load_str(Path::new("t.yaml"), &doc, &Default::default()) {
+            Ok(_) => Vec::new(),
+            Err(errs) => errs.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn publishing_alone_needs_a_subject() {
+        let alone = "{ healthz: off, meta-leader: false, jetstream: { publish: drill.probe, api-info: false } }";
+        assert_eq!(errors_of(alone), Vec::<String>::new());
+        let errs = errors_of("{ jetstream: { api-info: false } }");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].contains("probes[0].nats.jetstream.api-info") && errs[0].contains("publish"),
+            "{errs:?}"
+        );
     }
 }

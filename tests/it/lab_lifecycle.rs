@@ -31,11 +31,23 @@ fn lab_up_is_idempotent_status_reports_and_down_leaves_nothing() {
         vars.contains("etcd_endpoints:") && vars.contains("kubelet_healthz_n2:"),
         "{vars}"
     );
+    assert!(
+        vars.contains("nats_stream: DRILL") && vars.contains("nats_publish_subject: drill.probe"),
+        "{vars}"
+    );
 
     // Status: every service of every node answers; stopping one shows it down.
     let status = block_on(lab::status(&cfg)).unwrap();
     assert!(status.all_up(), "{status}\n{:?}", status.problems());
     assert_eq!(status.nodes.len(), 3);
+    // The stream the first `up` made is still there after the second, replicated thrice.
+    let stream = status.nats_stream.clone().expect("NATS answers").unwrap();
+    assert_eq!(
+        (stream.name.as_str(), stream.replicas),
+        ("DRILL", 3),
+        "{stream}"
+    );
+    assert!(stream.leader.is_some(), "{stream}");
     let n1 = fixture.lab.inventory.node("n1").unwrap();
     let kubelet = &n1.services["kubelet"];
     let run_in_n1 = |argv: &[String]| {
@@ -83,6 +95,7 @@ fn lab_up_is_idempotent_status_reports_and_down_leaves_nothing() {
     assert!(!cfg.dir.exists(), "lab dir kept");
     let status = block_on(lab::status(&cfg)).unwrap();
     assert!(status.nodes.iter().all(|n| !n.netns), "{status}");
+    assert_eq!(status.nats_stream, None, "no NATS server to ask");
 }
 
 #[test]

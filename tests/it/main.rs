@@ -39,6 +39,7 @@ mod live_view;
 mod local_access;
 mod measure_truth;
 mod nats_leader;
+mod nats_stream;
 mod node_isolate;
 mod plan_etcd;
 mod plan_refusals;

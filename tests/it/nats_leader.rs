@@ -9,7 +9,8 @@ use crate::common::temp_dir;
 use crate::drill_lab::{pool, run_file, shipped, spawn_shipped_injected, until, DrillLab};
 use crate::lab_fixture::{LabFixture, LabKey};
 
-static LAB: DrillLab = DrillLab::new(LabKey::Nats);
+/// The NATS lab, shared with `nats_stream.rs`.
+pub static LAB: DrillLab = DrillLab::new(LabKey::Nats);
 
 fn monitors(lab: &LabFixture) -> BTreeMap<String, MonitorEndpoint> {
     inventory_servers(&pool(lab))
@@ -84,6 +85,11 @@ async fn sigkill_of_the_meta_leader_fails_over_and_the_server_rejoins() {
 
     let samples = &r.probes[0].samples;
     assert!(samples.iter().any(|s| !s.ok), "the probe saw the election");
+    // Publishing, measured on its own, pauses only if the killed server led the stream.
+    let publish = &r.probes[1];
+    assert_eq!(publish.name, "nats-publish");
+    let paused = crate::nats_stream::assert_publishes_paused_and_came_back(publish);
+    eprintln!("publishes paused: {paused:?} ms");
     assert!(
         samples
             .iter()
