@@ -16,6 +16,7 @@ mod list;
 mod load;
 mod plan;
 mod progress;
+mod progress_probe;
 mod recover;
 mod render;
 mod run;

@@ -1,5 +1,6 @@
-//! What a person sees while a run goes: on a terminal, a live status line (current step,
-//! elapsed time, one light per probe) under the timeline; otherwise plain log lines.
+//! What a person sees while a run goes: on a terminal, a live status block (elapsed time
+//! and current step, then one line per probe: light, availability, latency; see
+//! `progress_probe.rs`) under the timeline; otherwise plain log lines.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -8,6 +9,7 @@ use std::time::Instant;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
+use super::progress_probe::ProbeLine;
 use crate::engine::{EngineEvent, EventSink};
 
 /// Sets up tracing: info lines when not on a terminal, warnings only under the live view.
@@ -49,39 +51,53 @@ pub fn spawn(events: &EventSink, probes: Vec<String>, quiet: bool) -> Option<Joi
 
 async fn live_view(mut rx: tokio::sync::broadcast::Receiver<EngineEvent>, probes: Vec<String>) {
     let start = Instant::now();
-    let mut lights: BTreeMap<String, Option<bool>> =
-        probes.into_iter().map(|p| (p, None)).collect();
+    let mut lines: BTreeMap<String, ProbeLine> = probes
+        .into_iter()
+        .map(|p| (p, ProbeLine::default()))
+        .collect();
     let mut step = String::from("starting");
+    // Lines of the status block on screen (the cursor is at the end of the last one).
+    let mut drawn = 0;
     let mut redraw = tokio::time::interval(std::time::Duration::from_millis(200));
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
                 Ok(EngineEvent::Finished) | Err(RecvError::Closed) => break,
                 Ok(EngineEvent::StepStarted { index, total, description }) => step = format!("[{}/{}] {description}", index + 1, total),
-                Ok(EngineEvent::Sample { probe, ok, .. }) => { lights.insert(probe, Some(ok)); }
-                Ok(EngineEvent::Observed { .. }) => continue,
+                Ok(EngineEvent::Sample { .. }) => continue,
+                Ok(EngineEvent::Observed { probe, sample }) => {
+                    if let Some(line) = lines.get_mut(&probe) {
+                        line.observe(&sample);
+                    }
+                    continue;
+                }
                 Ok(EngineEvent::Timeline(t)) => {
-                    eprint!("\r\x1b[2K");
+                    clear(drawn);
+                    drawn = 0;
                     eprintln!("{:>8.1}s  {:<15} {}", t.offset_ms / 1000.0, t.kind, t.message);
                 }
                 Err(RecvError::Lagged(_)) => {}
             },
             _ = redraw.tick() => {}
         }
-        let lamps: Vec<String> = lights
-            .iter()
-            .map(|(n, s)| match s {
-                Some(true) => format!("\x1b[32m●\x1b[0m {n}"),
-                Some(false) => format!("\x1b[31m●\x1b[0m {n}"),
-                None => format!("○ {n}"),
-            })
-            .collect();
-        eprint!(
-            "\r\x1b[2K{:>6.1}s  {step}   {}",
-            start.elapsed().as_secs_f64(),
-            lamps.join("  ")
+        clear(drawn);
+        let mut block = vec![format!("{:>6.1}s  {step}", start.elapsed().as_secs_f64())];
+        block.extend(
+            lines
+                .iter()
+                .map(|(n, l)| format!("        {}", l.render(n))),
         );
+        drawn = block.len();
+        eprint!("{}", block.join("\n"));
         let _ = std::io::stderr().flush();
     }
-    eprint!("\r\x1b[2K");
+    clear(drawn);
+}
+
+/// Erases the status block of `lines` lines, leaving the cursor where it began.
+fn clear(lines: usize) {
+    eprint!(
+        "\r\x1b[2K{}",
+        "\x1b[1A\x1b[2K".repeat(lines.saturating_sub(1))
+    );
 }

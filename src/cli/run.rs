@@ -185,14 +185,15 @@ fn summarize(o: &RunOutcome, paths: &[std::path::PathBuf]) {
     for p in r.probes.iter().filter(|_| started) {
         let m = &p.measurements;
         println!(
-            "  probe {:<16} availability {}  outages {}  longest {}  recovery {}",
+            "  probe {:<16} availability {}  outages {}  longest {}  recovery {}  latency {}",
             p.name,
             m.availability_pct
                 .map(|a| format!("{a:.2}%"))
                 .unwrap_or_else(|| "n/a".into()),
             m.outages.len(),
             format_ms(m.longest_outage_ms),
-            m.recovery.describe()
+            m.recovery.describe(),
+            m.latency.describe()
         );
     }
     for e in &r.expectations {

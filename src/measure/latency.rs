@@ -26,6 +26,36 @@ impl LatencySummary {
     }
 }
 
+/// A latency, finer than a duration since healthy samples often take under a
+/// millisecond: `0.42ms`, `3.1ms`, `250ms`, `1.20s`.
+pub fn format_latency(ms: f64) -> String {
+    match ms {
+        _ if ms < 1.0 => format!("{ms:.2}ms"),
+        _ if ms < 10.0 => format!("{ms:.1}ms"),
+        _ if ms < 1000.0 => format!("{ms:.0}ms"),
+        _ => format!("{:.2}s", ms / 1000.0),
+    }
+}
+
+impl LatencySummary {
+    /// `p50 3.1ms  p95 9.9ms  max 17ms`, or `n/a` without a healthy sample.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            ("p50", self.p50_ms),
+            ("p95", self.p95_ms),
+            ("max", self.max_ms),
+        ]
+        .into_iter()
+        .filter_map(|(name, ms)| Some(format!("{name} {}", format_latency(ms?))))
+        .collect();
+        if parts.is_empty() {
+            "n/a".into()
+        } else {
+            parts.join("  ")
+        }
+    }
+}
+
 /// Nearest-rank percentile of already sorted values.
 pub fn percentile(sorted: &[f64], pct: f64) -> Option<f64> {
     if sorted.is_empty() {
@@ -117,6 +147,18 @@ mod tests {
             (Some(50.0), Some(95.0), Some(99.0), Some(100.0))
         );
         assert_eq!(LatencySummary::of(&[]).p50_ms, None);
+    }
+
+    #[test]
+    fn latencies_read_at_their_scale() {
+        let texts: Vec<String> = [0.42, 3.08, 250.4, 1200.0]
+            .into_iter()
+            .map(format_latency)
+            .collect();
+        assert_eq!(texts, ["0.42ms", "3.1ms", "250ms", "1.20s"]);
+        let s = LatencySummary::of(&[1.0, 2.0, 30.0]);
+        assert_eq!(s.describe(), "p50 2.0ms  p95 30ms  max 30ms");
+        assert_eq!(LatencySummary::default().describe(), "n/a");
     }
 
     #[test]

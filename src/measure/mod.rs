@@ -11,7 +11,7 @@ mod recovery;
 mod sample;
 mod tracker;
 
-pub use latency::{percentile, LatencyRecorder, LatencySummary};
+pub use latency::{format_latency, percentile, LatencyRecorder, LatencySummary};
 pub use outage::OutageWindow;
 pub use recovery::{format_ms, recovery_after, Recovery, Streak};
 pub use sample::{sort_by_date, Dating, Sample};

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::Path;
 
+use kubedrill::measure::LatencySummary;
 use serde_json::Value;
 
 use crate::common::{kubedrill, ms, only_report, temp_dir, write};
@@ -38,7 +39,7 @@ fn kd(args: &[&str]) -> Exit {
 }
 
 /// A TCP server on 127.0.0.1 that accepts (and drops) every connection until the test ends.
-fn tcp_server() -> String {
+pub fn tcp_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     std::thread::spawn(move || for _ in listener.incoming() {});
@@ -172,7 +173,8 @@ fn probe_only_watches_and_prints_a_scenario_that_runs_the_same() {
     let args = ["probe", probe.as_str(), "--for", "2s"];
     let mut with_reports = args.to_vec();
     with_reports.extend(["--report-dir", reports.to_str().unwrap()]);
-    kd(&with_reports).assert_code(0);
+    let out = kd(&with_reports);
+    out.assert_code(0);
     let r = only_report(&reports);
     assert_eq!(r["faults"].as_array().unwrap().len(), 0, "no faults");
     assert_eq!(
@@ -188,6 +190,17 @@ fn probe_only_watches_and_prints_a_scenario_that_runs_the_same() {
     assert_eq!(m["failed_samples"], 0);
     assert_eq!(m["availability_pct"], 100.0);
     assert!(m["latency"].is_object(), "latency measured: {m}");
+    // The summary line names the latency the report measured.
+    let latency: LatencySummary = serde_json::from_value(m["latency"].clone()).unwrap();
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("probe tcp "))
+        .unwrap_or_else(|| panic!("no summary line for tcp: {}", out.stdout));
+    assert!(
+        latency.p50_ms.is_some() && line.ends_with(&format!("latency {}", latency.describe())),
+        "{line}"
+    );
 
     // The same watch written as YAML by hand.
     let yaml = format!(

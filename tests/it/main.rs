@@ -44,6 +44,7 @@ mod node_isolate;
 mod plan_etcd;
 mod plan_refusals;
 mod probe_one_attempt;
+mod probe_terminal;
 mod recover_ssh_masters;
 mod run_binary;
 mod run_dir;
