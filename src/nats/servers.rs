@@ -18,6 +18,9 @@ pub struct NatsServer {
     pub node: Option<String>,
     /// Pod uid (Kubernetes), to tell a replacement from the original.
     pub uid: Option<String>,
+    /// Its client URL, when known: the inventory's `client` endpoint, or a pod's address
+    /// with the client port.
+    pub client: Option<String>,
 }
 
 /// Every inventory node with `services.nats` and a `monitor` endpoint.
@@ -32,6 +35,7 @@ pub fn inventory_servers(nodes: &NodePool) -> Vec<NatsServer> {
                 monitor: MonitorEndpoint::Url(nats.endpoints.get("monitor")?.clone()),
                 node: Some(spec.name.clone()),
                 uid: None,
+                client: nats.endpoints.get("client").cloned(),
             })
         })
         .collect()
@@ -46,6 +50,14 @@ pub struct NatsPods {
     pub selector: String,
     #[serde(default = "default_monitor_port")]
     pub monitor_port: u16,
+    /// The pods' client port (a JetStream check without `servers` connects to each pod's
+    /// address on it).
+    #[serde(default = "default_client_port")]
+    pub client_port: u16,
+}
+
+fn default_client_port() -> u16 {
+    4222
 }
 
 fn default_selector() -> String {
@@ -69,7 +81,15 @@ impl NatsPods {
             .into_iter()
             .filter_map(|p| {
                 let name = p.metadata.name?;
+                let client = p
+                    .status
+                    .and_then(|s| s.pod_ip)
+                    .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+                    .map(|ip| {
+                        format!("nats://{}", std::net::SocketAddr::new(ip, self.client_port))
+                    });
                 Some(NatsServer {
+                    client,
                     monitor: MonitorEndpoint::PodProxy(PodProxy {
                         namespace: self.namespace.clone(),
                         pod: name.clone(),

@@ -47,7 +47,9 @@ pub struct NatsProbe {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct JetStreamCheck {
-    /// Client URLs; default: every inventory node's `services.nats.endpoints.client`.
+    /// Client URLs; default: every inventory node's `services.nats.endpoints.client`, or
+    /// with `kubernetes` each pod's address on its client port (reachable in the cluster
+    /// and on the lab; from outside a cluster, list URLs that reach it).
     #[serde(default)]
     pub servers: Vec<String>,
     /// Publish to this subject (bound to a stream) and require the stream's ack.
@@ -96,12 +98,6 @@ impl ProbeKind for NatsProbe {
             );
         }
         if let Some(js) = &self.jetstream {
-            if self.kubernetes.is_some() && js.servers.is_empty() {
-                errs.add(
-                    at.key("jetstream.servers"),
-                    "with `kubernetes`, list the client URLs to connect to",
-                );
-            }
             if js.publish.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 errs.add(at.key("jetstream.publish"), "the subject is empty");
             }
@@ -135,6 +131,7 @@ impl ProbeKind for NatsProbe {
                         monitor: MonitorEndpoint::Url(m.clone()),
                         node: None,
                         uid: None,
+                        client: None,
                     })
                     .collect()
             };
@@ -147,7 +144,10 @@ impl ProbeKind for NatsProbe {
         }
         let js = match &self.jetstream {
             Some(js) => {
-                let urls = if js.servers.is_empty() {
+                let urls = if js.servers.is_empty() && self.kubernetes.is_some() {
+                    // The pods' addresses, once they are found (first sample).
+                    Vec::new()
+                } else if js.servers.is_empty() {
                     ctx.nodes
                         .all()
                         .filter_map(|n| {
@@ -162,7 +162,7 @@ impl ProbeKind for NatsProbe {
                 } else {
                     js.servers.clone()
                 };
-                if urls.is_empty() {
+                if urls.is_empty() && self.kubernetes.is_none() {
                     return Err("no NATS client URLs for `jetstream`".into());
                 }
                 Some(JetStreamTarget {
@@ -256,8 +256,10 @@ impl NatsSampler {
 
     /// `$JS.API.INFO` answered without error (unless `api-info: false`), then the optional
     /// publish acknowledged.
-    async fn jetstream(&self, t: &JetStreamTarget) -> Result<(), String> {
-        let urls = &t.urls;
+    async fn jetstream(&self, t: &JetStreamTarget, urls: &[String]) -> Result<(), String> {
+        if urls.is_empty() {
+            return Err("no client URL: no NATS pod has an address".into());
+        }
         let client = self
             .client
             .get_or_try_init(|| async {
@@ -335,11 +337,16 @@ impl Sampler for NatsSampler {
             }
             if let Some(target) = &self.js {
                 // The JetStream check gets what the servers left of the budget.
-                let via = target.urls.join(", ");
+                let urls: Vec<String> = if target.urls.is_empty() {
+                    servers.iter().filter_map(|s| s.client.clone()).collect()
+                } else {
+                    target.urls.clone()
+                };
+                let via = urls.join(", ");
                 let checked = if Instant::now() >= deadline {
                     Err(format!("JetStream via {via} not checked: no time left"))
                 } else {
-                    tokio::time::timeout_at(deadline, self.jetstream(target))
+                    tokio::time::timeout_at(deadline, self.jetstream(target, &urls))
                         .await
                         .unwrap_or_else(|_| {
                             Err(format!("JetStream via {via} did not answer in time"))

@@ -105,3 +105,19 @@ pub async fn fixtures_ready(kubectl: &Kubectl) -> Result<(), String> {
         .await
         .map(|_| ())
 }
+
+/// The client URLs of the NATS StatefulSet's pods (their addresses, port 4222).
+pub async fn nats_pod_urls(kubectl: &Kubectl) -> Result<Vec<String>, String> {
+    let pods = kubectl.get_json(&["-n", "nats", "pods"]).await?;
+    let urls: Vec<String> = pods["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["status"]["podIP"].as_str())
+        .map(|ip| format!("nats://{ip}:4222"))
+        .collect();
+    if urls.is_empty() {
+        return Err("no NATS pod in namespace nats has an address".into());
+    }
+    Ok(urls)
+}

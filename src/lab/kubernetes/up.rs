@@ -113,6 +113,13 @@ pub async fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
     load_balancer::start(&l, load_balancer::POD_RUNNER).await?;
     let left = deadline.saturating_duration_since(Instant::now());
     wait_ready(&l, left.max(Duration::from_secs(1))).await?;
+    // The NATS StatefulSet's stream for drills that publish (as on the plain lab).
+    let urls = fixtures::nats_pod_urls(&kubectl)
+        .await
+        .map_err(LabError::Invalid)?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    crate::lab::nats_stream::ensure(&urls, urls.len().min(3), left.max(Duration::from_secs(5)))
+        .await?;
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "Kubernetes lab ready"

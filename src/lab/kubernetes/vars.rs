@@ -94,9 +94,9 @@ pub fn vars(l: &Layout) -> BTreeMap<String, String> {
         format!("kubernetes.default.svc.{CLUSTER_DOMAIN}"),
     );
     set("cluster_dns_addr", KUBERNETES_SERVICE_IP.to_string());
-    // What a pod would ask (kind: the kube-dns Service address): the lab has no Service
-    // routing, so the CoreDNS of the last control-plane node, which the drills of workers
-    // leave alone.
+    // What a pod would ask (kind: the kube-dns Service address): the lab's nodes route
+    // 10.96.0.10 to the CoreDNS pods but the host does not, so the CoreDNS process of the
+    // last control-plane node, which the drills of workers leave alone.
     set(
         "cluster_dns_server",
         format!(
@@ -105,6 +105,13 @@ pub fn vars(l: &Layout) -> BTreeMap<String, String> {
         ),
     );
     set("service_cidr", SERVICE_CIDR.into());
+    // The NATS StatefulSet (real servers, see `pod_runner`) and its stream, named as the
+    // kind scenarios and scenarios/ha name them.
+    set("nats_namespace", "nats".into());
+    set("nats_release", "nats".into());
+    for (k, val) in crate::lab::nats_stream::vars() {
+        set(&k, val);
+    }
     set(
         "node_monitor_grace_period",
         format!("{}s", NODE_MONITOR_GRACE_PERIOD.as_secs()),

@@ -255,7 +255,7 @@ impl Runner {
             ));
         };
         if !self.pods.contains_key(&uid) {
-            let ip = self.free_addr(node)?;
+            let ip = self.free_addr(node, &ns, &name)?;
             add_addr(&self.l, node, ip).await?;
             let record = Record {
                 namespace: ns.clone(),
@@ -443,16 +443,31 @@ impl Runner {
         std::fs::write(dir.join("state.json"), text).map_err(|e| format!("{}: {e}", dir.display()))
     }
 
-    /// The first address of node `node`'s range no pod of the runner holds.
-    fn free_addr(&self, node: usize) -> Result<Ipv4Addr, String> {
+    /// An address of node `node`'s range no pod of the runner holds: the one the pod's
+    /// name had last time on this node if it is free (a StatefulSet pod comes back at its
+    /// old address, so clients given addresses find it again), else the first free one.
+    fn free_addr(&self, node: usize, ns: &str, name: &str) -> Result<Ipv4Addr, String> {
         let used: HashSet<Ipv4Addr> = self.pods.values().map(|p| p.record.ip).collect();
-        (0..PODS_PER_NODE)
+        let range: Vec<Ipv4Addr> = (0..PODS_PER_NODE)
             .map(|k| {
                 self.l
                     .host_addr(FIRST_POD_OFFSET + PODS_PER_NODE * node as u32 + k)
             })
-            .find(|ip| !used.contains(ip))
-            .ok_or_else(|| format!("node {node} runs {PODS_PER_NODE} real pods already"))
+            .collect();
+        let sticky = program::volume_dir(&self.l, ns, name).join("address");
+        let last = std::fs::read_to_string(&sticky)
+            .ok()
+            .and_then(|s| s.trim().parse::<Ipv4Addr>().ok())
+            .filter(|ip| range.contains(ip) && !used.contains(ip));
+        let ip = last
+            .or_else(|| range.iter().copied().find(|ip| !used.contains(ip)))
+            .ok_or_else(|| format!("node {node} runs {PODS_PER_NODE} real pods already"))?;
+        if let Some(dir) = sticky.parent() {
+            std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::write(&sticky, ip.to_string()))
+                .map_err(|e| format!("{}: {e}", sticky.display()))?;
+        }
+        Ok(ip)
     }
 }
 
