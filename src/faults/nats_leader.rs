@@ -442,9 +442,10 @@ impl Prepared for PreparedKill {
             };
             // A deleted pod: also when its object went, which a kubelet allows only once
             // the container has stopped (with a grace period), so the failover can be
-            // timed from the process being gone rather than from the request.
+            // timed from the process being gone rather than from the request. Not when
+            // forced: the object goes at once, before the process.
             let pods = match (&self.kill, &pod_uid) {
-                (Kill::DeletePod { namespace, .. }, Some(_)) => {
+                (Kill::DeletePod { namespace, grace }, Some(_)) if *grace > 0 => {
                     let client = cluster_client(&self.ctx).await?;
                     Some(kube::Api::<Pod>::namespaced(client, namespace))
                 }
@@ -454,19 +455,29 @@ impl Prepared for PreparedKill {
             while sent_at.elapsed() < budget
                 && (new_leader.is_none() || (pods.is_some() && gone_at.is_none()))
             {
-                if new_leader.is_none() {
-                    if let Ok(Some(name)) =
-                        current_leader(&monitor, &self.servers, &of, Some(&self.leader.name)).await
-                    {
-                        new_leader = Some(name);
-                        leader_at = Some(Instant::now());
+                // Both asked at once, each dated when its own answer came.
+                let leader = async {
+                    if new_leader.is_some() {
+                        return None;
                     }
-                }
-                if let (Some(api), Some(uid), None) = (&pods, &pod_uid, gone_at) {
-                    if pod_gone(api, &self.leader.name, uid).await {
-                        gone_at = Some(Instant::now());
+                    let found =
+                        current_leader(&monitor, &self.servers, &of, Some(&self.leader.name)).await;
+                    found.ok().flatten().map(|name| (name, Instant::now()))
+                };
+                let gone = async {
+                    match (&pods, &pod_uid, gone_at) {
+                        (Some(api), Some(uid), None) => pod_gone(api, &self.leader.name, uid)
+                            .await
+                            .then(Instant::now),
+                        _ => None,
                     }
+                };
+                let (leader, gone) = futures::join!(leader, gone);
+                if let Some((name, at)) = leader {
+                    new_leader = Some(name);
+                    leader_at = Some(at);
                 }
+                gone_at = gone_at.or(gone);
                 tokio::time::sleep(FAILOVER_POLL).await;
             }
             let ms = |d: Duration| d.as_secs_f64() * 1000.0;

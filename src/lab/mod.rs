@@ -315,6 +315,9 @@ async fn wait_ready(l: &Layout, timeout: Duration) -> Result<(), LabError> {
 pub async fn down(cfg: &LabConfig) -> Result<(), LabError> {
     let l = Layout::new(cfg)?;
     host::require_root()?;
+    // The Kubernetes lab's pod runner starts processes: it goes first, so none starts
+    // between the sweep's listing and its signals.
+    kubernetes::stop_pod_runner(&l).await;
     let mut pids = host::pids_with_env(&l.process_marker());
     for ns in net::namespaces(&l.prefix).await? {
         let out = host::run(&["ip", "netns", "pids", &ns]).await?;

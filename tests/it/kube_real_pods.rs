@@ -62,11 +62,36 @@ fn ready(p: &Value) -> bool {
     })
 }
 
+/// When the Ready condition last changed.
+fn ready_since(p: &Value) -> String {
+    p["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+        .map(|c| c["lastTransitionTime"].to_string())
+        .unwrap_or_default()
+}
+
 fn container_id(p: &Value) -> String {
     p["status"]["containerStatuses"][0]["containerID"]
         .as_str()
         .unwrap_or_default()
         .to_string()
+}
+
+/// The pid of the pod's process (the lab's container IDs are `lab://PID`).
+fn pid(p: &Value) -> u32 {
+    let id = container_id(p);
+    id.strip_prefix("lab://")
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("container ID {id:?}"))
+}
+
+/// Running (a zombie is not).
+fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| Some(!stat.rsplit_once(')')?.1.trim_start().starts_with('Z')))
+        .unwrap_or(false)
 }
 
 /// `GET path` on the pod address's port: the body of a 200.
@@ -138,12 +163,18 @@ fn kube_real_pods_nats_pods_are_real_servers_and_a_deleted_one_goes_after_its_pr
         "the three servers form one JetStream cluster"
     );
 
-    // A restarted runner adopts the running processes: same containers, no restart.
+    // A restarted runner adopts the running processes: same containers, no restart (and,
+    // checked before its first status, no moment Not Ready).
     lb_ctl(lab, "stop");
     lb_ctl(lab, "start");
 
     let victim = &pods[2];
-    let (old_uid, old_ip) = (uid(victim), ip(victim).unwrap());
+    let old_uid = uid(victim);
+    let old_pid = pid(victim);
+    assert!(
+        process_alive(old_pid),
+        "nats-2's server (pid {old_pid}) runs"
+    );
     let out = lab
         .kubectl_with(
             &lab.built_kubectl(),
@@ -170,8 +201,8 @@ fn kube_real_pods_nats_pods_are_real_servers_and_a_deleted_one_goes_after_its_pr
     });
     assert!(gone, "nats-2 was never deleted");
     assert!(
-        get(old_ip, NATS_MONITOR, "/healthz").is_none(),
-        "the object of nats-2 went while its server still answered at {old_ip}"
+        !process_alive(old_pid),
+        "the object of nats-2 went while its server (pid {old_pid}) still ran"
     );
 
     // The StatefulSet's replacement is a new server that rejoins the cluster.
@@ -188,7 +219,16 @@ fn kube_real_pods_nats_pods_are_real_servers_and_a_deleted_one_goes_after_its_pr
             container_id(p),
             "{name} kept its process"
         );
-        assert_eq!(now["status"]["containerStatuses"][0]["restartCount"], 0);
+        assert_eq!(
+            now["status"]["containerStatuses"][0]["restartCount"],
+            p["status"]["containerStatuses"][0]["restartCount"],
+            "{name} was not restarted"
+        );
+        assert_eq!(
+            ready_since(&now),
+            ready_since(p),
+            "{name} stayed Ready throughout, the runner's restart included"
+        );
     }
 }
 

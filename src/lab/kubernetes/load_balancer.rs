@@ -115,3 +115,24 @@ pub async fn start(l: &Layout, service: &str) -> Result<(), LabError> {
     .await?;
     Ok(())
 }
+
+/// Stops the pod runner if this lab has one (`lab down` does it before its sweep).
+pub async fn stop_pod_runner(l: &Layout) {
+    if ctl(l).is_file()
+        && net::namespaces(&l.prefix)
+            .await
+            .is_ok_and(|ns| ns.contains(&l.lb_netns()))
+    {
+        let ctl = path(&ctl(l));
+        let _ = crate::lab::host::try_run(&[
+            "ip",
+            "netns",
+            "exec",
+            &l.lb_netns(),
+            &ctl,
+            "stop",
+            POD_RUNNER,
+        ])
+        .await;
+    }
+}

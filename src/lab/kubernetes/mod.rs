@@ -35,6 +35,7 @@ mod vars;
 
 pub use binaries::{bin_dir, BUILD_HINT};
 pub(super) use health::{check, cluster_rows};
+pub(super) use load_balancer::stop_pod_runner;
 pub(super) use up::{is_kubernetes_lab, up};
 pub(super) use vars::{service_endpoints, vars};
 

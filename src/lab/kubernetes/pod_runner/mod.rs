@@ -49,6 +49,15 @@ const TICK: Duration = Duration::from_millis(200);
 const PROXY_EVERY: Duration = Duration::from_secs(1);
 const RESTART_DELAY: Duration = Duration::from_secs(1);
 const READY_TIMEOUT: Duration = Duration::from_millis(500);
+/// Failed readiness checks in a row before a Ready pod is not Ready (a kubelet's
+/// `failureThreshold` default).
+const READY_FAILURES: u32 = 3;
+/// How long the process of a pod deleted with grace 0 gets after SIGTERM (a kubelet's
+/// minimum for a force deletion).
+const FORCED_GRACE_SECONDS: u64 = 2;
+/// While a pod is being deleted the runner looks this often, so its object goes within
+/// about this long after its process (`nats-leader-kill` times failovers from then).
+const TERMINATING_TICK: Duration = Duration::from_millis(50);
 
 /// What a pod's run needs to survive a restart of the runner (`pods/<uid>/state.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,8 +78,10 @@ struct Local {
     process: Option<PodProcess>,
     exited_at: Option<Instant>,
     ready: bool,
-    /// Deleting: SIGTERM sent; SIGKILL at this instant.
-    kill_at: Option<Instant>,
+    /// Readiness checks failed in a row.
+    failures: u32,
+    /// Deleting: when SIGTERM was sent.
+    terminating_since: Option<Instant>,
 }
 
 struct Runner {
@@ -101,6 +112,8 @@ pub async fn run_lab(dir: &Path) -> Result<(), String> {
         client,
         http,
     };
+    // Adopted processes keep their Ready pods Ready: check before the first status.
+    runner.check_readiness().await;
     let mut proxy = service_proxy::ServiceProxy::default();
     let mut proxy_at = Instant::now();
     loop {
@@ -113,7 +126,8 @@ pub async fn run_lab(dir: &Path) -> Result<(), String> {
             }
             proxy_at = Instant::now() + PROXY_EVERY;
         }
-        tokio::time::sleep(TICK).await;
+        let terminating = runner.pods.values().any(|p| p.terminating_since.is_some());
+        tokio::time::sleep(if terminating { TERMINATING_TICK } else { TICK }).await;
     }
 }
 
@@ -159,7 +173,8 @@ fn adopt(l: &Layout) -> BTreeMap<String, Local> {
                 process,
                 exited_at: None,
                 ready: false,
-                kill_at: None,
+                failures: 0,
+                terminating_since: None,
             },
         );
     }
@@ -172,13 +187,8 @@ impl Runner {
         let lp = ListParams::default().labels(PROCESS_LABEL);
         let pods = api.list(&lp).await.map_err(|e| e.to_string())?.items;
         let listed: HashSet<String> = pods.iter().filter_map(|p| p.metadata.uid.clone()).collect();
-        for pod in &pods {
-            if let Err(e) = self.sync_pod(pod, &pods).await {
-                let name = pod.metadata.name.clone().unwrap_or_default();
-                eprintln!("pod runner: {name}: {e}");
-            }
-        }
-        // Pods gone without us (deleted with grace 0): their processes go too.
+        // First the pods gone without us (force-deleted): their processes go before a
+        // replacement of the same name may start (a kubelet gives them 2s).
         let gone: Vec<String> = self
             .pods
             .iter()
@@ -186,12 +196,26 @@ impl Runner {
             .map(|(uid, _)| uid.clone())
             .collect();
         for uid in gone {
-            if self.stop(&uid, 0).await? {
+            if self.stop(&uid, FORCED_GRACE_SECONDS).await? {
                 self.forget(&uid).await?;
+            }
+        }
+        for pod in &pods {
+            if let Err(e) = self.sync_pod(pod, &pods).await {
+                let name = pod.metadata.name.clone().unwrap_or_default();
+                eprintln!("pod runner: {name}: {e}");
             }
         }
         self.check_readiness().await;
         Ok(())
+    }
+
+    /// True while an earlier pod of the same name (another UID) still has its record: a
+    /// StatefulSet's replacement waits until the old server is stopped and forgotten.
+    fn predecessor_running(&self, uid: &str, ns: &str, name: &str) -> bool {
+        self.pods
+            .iter()
+            .any(|(u, p)| u != uid && p.record.namespace == ns && p.record.name == name)
     }
 
     /// Is node `i`'s kubelet (its kwok) running? The runner acts for it only then.
@@ -255,7 +279,10 @@ impl Runner {
             ));
         };
         if !self.pods.contains_key(&uid) {
-            let ip = self.free_addr(node, &ns, &name)?;
+            if self.predecessor_running(&uid, &ns, &name) {
+                return Ok(());
+            }
+            let ip = self.free_addr(node, &ns, &name, stateful(pod))?;
             add_addr(&self.l, node, ip).await?;
             let record = Record {
                 namespace: ns.clone(),
@@ -274,7 +301,8 @@ impl Runner {
                     process: None,
                     exited_at: None,
                     ready: false,
-                    kill_at: None,
+                    failures: 0,
+                    terminating_since: None,
                 },
             );
             self.save(&uid)?;
@@ -391,7 +419,10 @@ impl Runner {
         });
         for (uid, ok) in futures::future::join_all(checks).await {
             if let Some(p) = self.pods.get_mut(&uid) {
-                p.ready = ok && p.kill_at.is_none();
+                p.failures = if ok { 0 } else { p.failures + 1 };
+                p.ready = p.terminating_since.is_none()
+                    && p.process.is_some()
+                    && (ok || (p.ready && p.failures < READY_FAILURES));
             }
         }
     }
@@ -407,16 +438,14 @@ impl Runner {
             return Ok(true);
         }
         let process = local.process.as_mut().expect("checked above");
-        match local.kill_at {
-            None => {
-                process.signal(libc::SIGTERM);
-                local.kill_at = Some(Instant::now() + Duration::from_secs(grace));
-                if grace == 0 {
-                    process.signal(libc::SIGKILL);
-                }
-            }
-            Some(at) if Instant::now() >= at => process.signal(libc::SIGKILL),
-            Some(_) => {}
+        // SIGTERM once; SIGKILL when the grace period (as the pod says now: a second
+        // deletion may shorten it) has passed since.
+        let since = *local.terminating_since.get_or_insert_with(|| {
+            process.signal(libc::SIGTERM);
+            Instant::now()
+        });
+        if since.elapsed() >= Duration::from_secs(grace) {
+            process.signal(libc::SIGKILL);
         }
         local.ready = false;
         Ok(!process.alive())
@@ -443,32 +472,54 @@ impl Runner {
         std::fs::write(dir.join("state.json"), text).map_err(|e| format!("{}: {e}", dir.display()))
     }
 
-    /// An address of node `node`'s range no pod of the runner holds: the one the pod's
-    /// name had last time on this node if it is free (a StatefulSet pod comes back at its
+    /// An address of node `node`'s range no pod of the runner holds: for a StatefulSet's
+    /// pod the one its name had last time on this node if it is free (it comes back at its
     /// old address, so clients given addresses find it again), else the first free one.
-    fn free_addr(&self, node: usize, ns: &str, name: &str) -> Result<Ipv4Addr, String> {
+    fn free_addr(
+        &self,
+        node: usize,
+        ns: &str,
+        name: &str,
+        sticky: bool,
+    ) -> Result<Ipv4Addr, String> {
         let used: HashSet<Ipv4Addr> = self.pods.values().map(|p| p.record.ip).collect();
+        // Below the subnet's broadcast address.
+        let last_offset = (1u32 << (32 - u32::from(self.l.prefix_len))) - 2;
         let range: Vec<Ipv4Addr> = (0..PODS_PER_NODE)
-            .map(|k| {
-                self.l
-                    .host_addr(FIRST_POD_OFFSET + PODS_PER_NODE * node as u32 + k)
-            })
+            .map(|k| FIRST_POD_OFFSET + PODS_PER_NODE * node as u32 + k)
+            .filter(|offset| *offset <= last_offset)
+            .map(|offset| self.l.host_addr(offset))
             .collect();
-        let sticky = program::volume_dir(&self.l, ns, name).join("address");
-        let last = std::fs::read_to_string(&sticky)
-            .ok()
+        let file = program::volume_dir(&self.l, ns, name).join("address");
+        let last = sticky
+            .then(|| std::fs::read_to_string(&file).ok())
+            .flatten()
             .and_then(|s| s.trim().parse::<Ipv4Addr>().ok())
             .filter(|ip| range.contains(ip) && !used.contains(ip));
         let ip = last
             .or_else(|| range.iter().copied().find(|ip| !used.contains(ip)))
-            .ok_or_else(|| format!("node {node} runs {PODS_PER_NODE} real pods already"))?;
-        if let Some(dir) = sticky.parent() {
-            std::fs::create_dir_all(dir)
-                .and_then(|()| std::fs::write(&sticky, ip.to_string()))
-                .map_err(|e| format!("{}: {e}", sticky.display()))?;
+            .ok_or_else(|| {
+                format!(
+                    "node {} has no free address for a real pod ({PODS_PER_NODE} per node from .{FIRST_POD_OFFSET} of the lab subnet)",
+                    self.l.node_name(node)
+                )
+            })?;
+        if sticky {
+            std::fs::create_dir_all(file.parent().expect("in a volume dir"))
+                .and_then(|()| std::fs::write(&file, ip.to_string()))
+                .map_err(|e| format!("{}: {e}", file.display()))?;
         }
         Ok(ip)
     }
+}
+
+/// Owned by a StatefulSet (a stable identity: its volume, its address).
+fn stateful(pod: &Pod) -> bool {
+    pod.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.kind == "StatefulSet")
 }
 
 async fn add_addr(l: &Layout, node: usize, ip: Ipv4Addr) -> Result<(), String> {

@@ -23,7 +23,12 @@ pub fn patch(pod: &Pod, o: &Observed) -> Option<Value> {
     let ready_now = condition(pod, "Ready");
     let container_id = o.pid.map(|pid| format!("lab://{pid}"));
     let current = status.container_statuses.as_ref().and_then(|c| c.first());
-    let same = status.phase.as_deref() == Some("Running")
+    let phase = if o.pid.is_some() {
+        "Running"
+    } else {
+        "Pending"
+    };
+    let same = status.phase.as_deref() == Some(phase)
         && status.pod_ip.as_deref() == Some(o.pod_ip.to_string().as_str())
         && ready_now == Some(o.ready)
         && current.is_some_and(|c| {
@@ -58,7 +63,7 @@ pub fn patch(pod: &Pod, o: &Observed) -> Option<Value> {
         None => json!({ "waiting": { "reason": "ContainerCreating" } }),
     };
     Some(json!({ "status": {
-        "phase": "Running",
+        "phase": phase,
         "hostIP": o.host_ip.to_string(),
         "hostIPs": [{ "ip": o.host_ip.to_string() }],
         "podIP": o.pod_ip.to_string(),

@@ -56,8 +56,12 @@ impl Program {
                 (file, text, argv)
             }
         };
+        let volume = match self {
+            Self::Nats => p.volume,
+            Self::CoreDns => p.run_dir,
+        };
         std::fs::create_dir_all(p.run_dir)
-            .and_then(|()| std::fs::create_dir_all(p.volume))
+            .and_then(|()| std::fs::create_dir_all(volume))
             .and_then(|()| std::fs::write(&file, text))
             .map_err(|e| format!("{}: {e}", file.display()))?;
         Ok(argv)

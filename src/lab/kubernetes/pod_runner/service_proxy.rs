@@ -28,11 +28,14 @@ struct Rule {
     endpoints: Vec<(String, i32)>,
 }
 
-/// Keeps every node's rules as the API says; applies only what changed.
+/// Keeps every node's rules as the API says: applies what changed at once, and everything
+/// again every [`REAPPLY_EVERY`] (a node's rules may have been flushed meanwhile).
 #[derive(Default)]
 pub struct ServiceProxy {
-    applied: Option<String>,
+    applied: Option<(String, std::time::Instant)>,
 }
+
+const REAPPLY_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl ServiceProxy {
     pub async fn sync(&mut self, l: &Layout, client: &kube::Client) -> Result<(), String> {
@@ -42,13 +45,17 @@ impl ServiceProxy {
         let services = services.list(&lp).await.map_err(|e| e.to_string())?.items;
         let slices = slices.list(&lp).await.map_err(|e| e.to_string())?.items;
         let text = restore_text(&rules(&services, &slices));
-        if self.applied.as_ref() == Some(&text) {
+        if self
+            .applied
+            .as_ref()
+            .is_some_and(|(t, at)| *t == text && at.elapsed() < REAPPLY_EVERY)
+        {
             return Ok(());
         }
         for i in 0..l.nodes {
             apply(&l.netns(i), &text).await?;
         }
-        self.applied = Some(text);
+        self.applied = Some((text, std::time::Instant::now()));
         Ok(())
     }
 }
