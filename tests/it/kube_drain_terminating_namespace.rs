@@ -161,12 +161,7 @@ spec: {{ policyName: {name}, validationActions: [Deny] }}
 
 impl Drop for DoomedNamespace<'_> {
     fn drop(&mut self) {
-        let k = |args: &[&str]| {
-            let _ = self
-                .lab
-                .kubectl_with(&self.lab.built_kubectl(), args)
-                .output();
-        };
+        let k = |args: &[&str]| self.lab.kubectl_best_effort(args);
         k(&[
             "delete",
             "--ignore-not-found",

@@ -20,28 +20,17 @@ const COREDNS_READY: u16 = 8181;
 
 /// The pod as JSON; `None` once it is gone.
 fn pod(lab: &SharedLab, ns: &str, name: &str) -> Option<Value> {
-    let out = lab
-        .kubectl_with(
-            &lab.built_kubectl(),
-            &[
-                "-n",
-                ns,
-                "get",
-                "pod",
-                name,
-                "-o",
-                "json",
-                "--ignore-not-found",
-            ],
-        )
-        .output()
-        .expect("kubectl runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).ok()
+    let out = lab.kubectl(&[
+        "-n",
+        ns,
+        "get",
+        "pod",
+        name,
+        "-o",
+        "json",
+        "--ignore-not-found",
+    ]);
+    serde_json::from_str(&out).ok()
 }
 
 fn uid(p: &Value) -> String {
@@ -175,26 +164,15 @@ fn kube_real_pods_nats_pods_are_real_servers_and_a_deleted_one_goes_after_its_pr
         process_alive(old_pid),
         "nats-2's server (pid {old_pid}) runs"
     );
-    let out = lab
-        .kubectl_with(
-            &lab.built_kubectl(),
-            &[
-                "-n",
-                "nats",
-                "delete",
-                "pod",
-                "nats-2",
-                "--grace-period=5",
-                "--wait=false",
-            ],
-        )
-        .output()
-        .expect("kubectl runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lab.kubectl(&[
+        "-n",
+        "nats",
+        "delete",
+        "pod",
+        "nats-2",
+        "--grace-period=5",
+        "--wait=false",
+    ]);
     // Until the object is gone the process may still run; once it is gone, it must not.
     let gone = poll_until(Duration::from_secs(30), || {
         pod(lab, "nats", "nats-2").is_none_or(|p| uid(&p) != old_uid)
@@ -291,26 +269,15 @@ fn kube_real_pods_cluster_dns_answers_from_nodes_and_a_stopped_kubelet_keeps_its
     );
 
     node_ctl(lab, &node, "stop", "kubelet");
-    let out = lab
-        .kubectl_with(
-            &lab.built_kubectl(),
-            &[
-                "-n",
-                "kube-system",
-                "delete",
-                "pod",
-                &name,
-                "--grace-period=1",
-                "--wait=false",
-            ],
-        )
-        .output()
-        .expect("kubectl runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lab.kubectl(&[
+        "-n",
+        "kube-system",
+        "delete",
+        "pod",
+        &name,
+        "--grace-period=1",
+        "--wait=false",
+    ]);
     // With its kubelet stopped, nothing ends the process, and the object stays Terminating
     // (checked throughout 3s, well past the grace period).
     let window = Instant::now();

@@ -50,6 +50,11 @@ impl SharedLab {
         cmd
     }
 
+    /// Runs the built kubectl for cleanup: whatever it answers (a Drop must not panic).
+    pub fn kubectl_best_effort(&self, args: &[&str]) {
+        let _ = self.kubectl_with(&self.built_kubectl(), args).output();
+    }
+
     /// Runs the built kubectl; panics unless it succeeds; returns stdout.
     pub fn kubectl(&self, args: &[&str]) -> String {
         let out = self
@@ -276,12 +281,7 @@ impl Drop for OwnNodes {
         for i in 0..self.kwoks.len() {
             self.stop_kubelet(i);
         }
-        let k = |args: &[&str]| {
-            let _ = self
-                .lab
-                .kubectl_with(&self.lab.built_kubectl(), args)
-                .output();
-        };
+        let k = |args: &[&str]| self.lab.kubectl_best_effort(args);
         k(&[
             "delete",
             "pods",
