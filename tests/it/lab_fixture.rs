@@ -30,20 +30,44 @@ pub struct LabFixture {
 
 static SHARED: Mutex<BTreeMap<LabKey, Weak<LabFixture>>> = Mutex::new(BTreeMap::new());
 
-/// The config for `key`: prefix `kt<pid><key>`, subnet `10.213.<x>.0/24` from pid and key
-/// (a block of `KEYS` subnets per pid, so no two keys of one process share one).
+/// The config for `key`: prefix `kt<pid><key>`, subnet `10.213.<x>.0/24` claimed by this
+/// process (see [`claim_subnet`]), so no two labs of concurrent tests share one.
 pub fn config(key: LabKey, nodes: usize, dir: &std::path::Path) -> LabConfig {
     let pid = std::process::id();
     let k = key as u32;
     LabConfig {
         dir: dir.to_path_buf(),
         name_prefix: format!("kt{pid}{k}"),
-        // +1 keeps clear of the default lab (10.213.0.0/24).
-        subnet: format!("10.213.{}.0/24", (pid % (250 / KEYS)) * KEYS + k + 1),
+        subnet: format!(
+            "10.213.{}.0/24",
+            claim_subnet((pid % (250 / KEYS)) * KEYS + k)
+        ),
         nodes,
         kubelet_standin: vec![env!("CARGO_BIN_EXE_kubedrill-kubelet-standin").to_string()],
         ready_timeout: Duration::from_secs(120),
     }
+}
+
+/// The third octet of a free `10.213.x.0/24` for a lab of this process: 1 to 240 (0 is
+/// the default lab's; 244 and 248 are fixed test networks), starting from `hint`, held by
+/// an exclusive `flock` on `/run/kubedrill-test-subnets/<x>` until the process exits (a
+/// crashed test's is released by the kernel).
+fn claim_subnet(hint: u32) -> u32 {
+    use std::os::fd::AsRawFd;
+    static HELD: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
+    const LAST: u32 = 240;
+    let dir = std::path::Path::new("/run/kubedrill-test-subnets");
+    std::fs::create_dir_all(dir).expect("create the subnet claims dir");
+    for off in 0..LAST {
+        let x = (hint + off) % LAST + 1;
+        let file = std::fs::File::create(dir.join(x.to_string())).expect("a claim file");
+        // SAFETY: flock on a descriptor we own; it stays open (and locked) in HELD.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            HELD.lock().unwrap().push(file);
+            return x;
+        }
+    }
+    panic!("all {LAST} test lab subnets are claimed by running tests");
 }
 
 impl LabFixture {
