@@ -8,7 +8,7 @@
 //! The claim "API availability through the load balancer of at least 99%" does not hold
 //! on the lab's HAProxy (`timeout connect 5s`, checks `inter 1s fall 2`) for a node that
 //! drops packets instead of refusing: until the checks fail, every third new connection
-//! goes to n1 and hangs past the client's 1s timeout (measured 94-96% over the ~30s
+//! goes to n1 and hangs past the client's 1s timeout (measured 93-97% over the ~30s
 //! run). The test asserts exactly that: failures only in that window, none after.
 
 use std::path::PathBuf;
@@ -50,10 +50,11 @@ steps:
     for: 15s
   - wait-until: {{ healthy: [api, etcd], stable-for: 3s, timeout: 2m }}
 expect:
-  # Measured on the lab: 94-96%, every failure within HAProxy's detection window (see the
-  # test); 99% needs a load balancer that gives up on a black-holed backend within the
-  # client's timeout.
-  - {{ probe: api, availability: ">= 90%", max-outage: "<= 1s" }}
+  # Measured on the lab: 93-97% over this ~30s run, every failure within HAProxy's
+  # detection window (the test checks that); judged at the lower end of its uncertainty
+  # (88-94% for those runs), so 85%. 99% needs a load balancer that gives up on a
+  # black-holed backend within the client's timeout.
+  - {{ probe: api, availability: ">= 85%", max-outage: "<= 1s" }}
   - {{ probe: etcd, max-outage: "<= 5s" }}
 "#
     )
