@@ -150,10 +150,13 @@ async fn api_probe_opens_a_connection_per_sample_unless_told_to_reuse() {
     for _ in 0..4 {
         reuse.sample().await.expect("healthy");
     }
-    assert_eq!(
-        relay.accepted() - before,
-        kept,
-        "later samples ride the kept-alive connections"
+    // Later samples ride the kept-alive connections: the pool may grow to two when a
+    // sample's requests overlap (as the first one's may), never one per sample (fresh
+    // opened 8 for four samples).
+    let total = relay.accepted() - before;
+    assert!(
+        (kept..=2).contains(&total),
+        "{total} connections for five samples: later samples ride the kept-alive ones"
     );
 }
 

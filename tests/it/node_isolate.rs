@@ -53,8 +53,9 @@ expect:
   # Measured on the lab: 93-97% over this ~30s run, every failure within HAProxy's
   # detection window (the test checks that); judged at the lower end of its uncertainty
   # (88-94% for those runs), so 85%. 99% needs a load balancer that gives up on a
-  # black-holed backend within the client's timeout.
-  - {{ probe: api, availability: ">= 85%", max-outage: "<= 1s" }}
+  # black-holed backend within the client's timeout. Two new connections in a row can land
+  # on n1 when other clients share the balancer's rotation: an outage up to 2s.
+  - {{ probe: api, availability: ">= 85%", max-outage: "<= 2s" }}
   - {{ probe: etcd, max-outage: "<= 5s" }}
 "#
     )
