@@ -25,8 +25,11 @@ apt-get install -y -qq --no-install-recommends \
     chromium >/dev/null
 echo "install-deps: Debian packages installed"
 
+# Rust: these machines and CI have it (Rust 1.95); Debian 12's rustc (1.63) is too old for
+# the crates, so a machine without Rust gets rustup, the one download outside the package
+# registries, and only then.
 if ! command -v cargo >/dev/null 2>&1; then
-    echo "install-deps: installing Rust with rustup"
+    echo "install-deps: no cargo: installing Rust with rustup (needs https://sh.rustup.rs)"
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt
     # shellcheck disable=SC1091
     . "$HOME/.cargo/env"
@@ -37,13 +40,14 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
 
-# The real kubectl is the oracle the fake API server is checked against.
+# A kubectl on PATH for the test that checks the lab's kubeconfig with "the preinstalled
+# kubectl" (the lab itself uses the one scripts/build-lab-bins.sh builds from Go modules):
+# Debian's package; dl.k8s.io only if apt has none.
 if ! command -v kubectl >/dev/null 2>&1; then
-    version=v1.32.4
-    if curl -fsSLo /usr/local/bin/kubectl "https://dl.k8s.io/release/${version}/bin/linux/amd64/kubectl"; then
+    if ! apt-get install -y -qq kubernetes-client >/dev/null; then
+        version=v1.32.4
+        curl -fsSLo /usr/local/bin/kubectl "https://dl.k8s.io/release/${version}/bin/linux/amd64/kubectl"
         chmod +x /usr/local/bin/kubectl
-    else
-        apt-get install -y -qq kubernetes-client >/dev/null
     fi
 fi
 echo "install-deps: done ($(cargo --version), $(kubectl version --client 2>/dev/null | head -1))"
